@@ -1,0 +1,1 @@
+"""The ``depthsnn`` command line: one module per sub-command, each exposing ``register``."""

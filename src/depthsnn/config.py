@@ -1,0 +1,147 @@
+"""Configuration as dataclasses, loadable from TOML with ``key=value`` overrides.
+
+Every sub-command's options live in a dataclass; ``load_config`` fills one from an optional
+TOML file, then applies CLI overrides such as ``data.window_ms=25`` or ``epochs=3``.
+Values are converted to the annotated field type, so a typo fails loudly with the key name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            if type(None) in args:
+                return None
+        last: Exception | None = None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError as exc:
+                last = exc
+        raise last or ConfigError(f"{key}: cannot convert {value!r}", source)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {value!r}", source)
+        return from_dict(tp, value, source=source, prefix=f"{key}.")
+    if origin in (list, tuple):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}", source)
+        inner = args[0] if args else Any
+        items = [_convert(v, inner, key, source) for v in value]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true/false, got {value!r}", source)
+    if tp in (int, float, str):
+        try:
+            if tp is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}", source) from None
+    if tp is Path:
+        return Path(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a (possibly nested) dict, rejecting unknown keys."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown option {prefix}{unknown[0]} (known: {', '.join(sorted(names))})", source
+        )
+    kwargs = {k: _convert(v, hints[k], prefix + k, source) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def apply_overrides(cfg: T, overrides: list[str] | None, source: str | None = None) -> T:
+    """Return a copy of ``cfg`` with ``a.b=value`` overrides applied (dotted keys for nesting)."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value", source)
+        key, raw = item.split("=", 1)
+        cfg = _set(cfg, key.strip().split("."), raw.strip(), key.strip(), source)
+    return cfg
+
+
+def _set(obj: Any, parts: list[str], raw: str, full: str, source: str | None) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    name = parts[0]
+    if name not in hints:
+        known = ", ".join(sorted(f.name for f in dataclasses.fields(obj)))
+        raise ConfigError(f"unknown option {full} (known here: {known})", source)
+    if len(parts) == 1:
+        value = _convert(raw, hints[name], full, source)
+    else:
+        value = _set(getattr(obj, name), parts[1:], raw, full, source)
+    return dataclasses.replace(obj, **{name: value})
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Defaults of ``cls``, updated from TOML ``path`` (if given), then from ``overrides``."""
+    cfg = cls()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("config file not found", p)
+        try:
+            data = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"not valid TOML: {exc}", p) from None
+        cfg = from_dict(cls, _merge(to_dict(cfg), data), source=str(p))
+    return apply_overrides(cfg, overrides)
+
+
+def _merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Dataclass -> plain dict (Paths as strings), suitable for JSON/TOML and checkpoints."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+
+    return conv(cfg)

@@ -1,0 +1,1 @@
+"""Event data: MVSEC reader, event encoding, depth targets, splits, cache and the synthetic generator."""
