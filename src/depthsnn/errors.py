@@ -24,3 +24,7 @@ class DataError(DepthSNNError):
 
 class ConfigError(DepthSNNError):
     """A configuration file or override is malformed."""
+
+
+class DataWarning(UserWarning):
+    """Data is usable but suspicious (empty windows, labels without valid depth, rebuilt cache)."""
