@@ -1,0 +1,130 @@
+"""Building blocks shared by the SNN, HNN and ANN variants of the depth U-Net.
+
+All blocks work in spikingjelly's multi-step mode on ``[T, B, C, H, W]`` tensors. Only
+operations that NIR and ONNX can express are used: Conv2d, addition, nearest upsampling,
+IF/LIF neurons and a non-firing integrator (ReLU for ANN and analog HNN layers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from spikingjelly.activation_based import base, layer, neuron, surrogate
+from torch import nn
+
+from .presets import ModelConfig
+
+
+class Integrator(base.MemoryModule):
+    """Non-firing integrate neuron (NIR node ``I``): ``v[t] = v[t-1] + x[t]``, never resets.
+
+    Equivalent to an IF neuron with an infinite threshold. Its membrane potential is the
+    predicted depth. The state ``v`` is a registered memory, so
+    ``spikingjelly.activation_based.functional.reset_net`` clears it.
+    """
+
+    v_threshold = math.inf
+
+    def __init__(self, step_mode: str = "m"):
+        super().__init__()
+        self.register_memory("v", 0.0)
+        self.step_mode = step_mode
+
+    def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One step: add ``x`` [B, ...] to the potential and return the potential."""
+        self.v = self.v + x
+        return self.v
+
+    def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """``x_seq`` [T, B, ...] -> potential after each step [T, B, ...]."""
+        v_seq = self.v + torch.cumsum(x_seq, dim=0)
+        self.v = v_seq[-1]
+        return v_seq
+
+
+def spiking_neuron(cfg: ModelConfig) -> nn.Module:
+    """IF or LIF neuron with StereoSpike's settings (hard reset to 0, ATan surrogate)."""
+    common = dict(
+        v_threshold=cfg.v_threshold,
+        v_reset=0.0,
+        surrogate_function=surrogate.ATan(),
+        detach_reset=cfg.detach_reset,
+        step_mode="m",
+    )
+    if cfg.neuron == "lif":
+        return neuron.LIFNode(tau=cfg.tau, **common)
+    return neuron.IFNode(**common)
+
+
+def make_activation(cfg: ModelConfig, index: int) -> nn.Module:
+    """Activation for activation layer number ``index`` (0 = first encoder layer).
+
+    The single place where SNN, HNN and ANN differ: spiking neuron, ReLU, or (analog HNN
+    with ``hnn_analog='identity'``) no non-linearity at all.
+    """
+    if cfg.kind == "ann":
+        return nn.ReLU()
+    if cfg.kind == "hnn" and index < cfg.hnn_analog_layers:
+        return nn.ReLU() if cfg.hnn_analog == "relu" else nn.Identity()
+    return spiking_neuron(cfg)
+
+
+def is_spiking(module: nn.Module) -> bool:
+    """True for spikingjelly neuron modules (binary outputs)."""
+    return isinstance(module, (neuron.BaseNode, neuron.SimpleBaseNode))
+
+
+def conv(cin: int, cout: int, kernel: int, stride: int, bias: bool) -> nn.Module:
+    """Multi-step 2-D convolution with 'same' padding for odd kernels."""
+    return layer.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias, step_mode="m")
+
+
+def upsample(factor: int) -> nn.Module:
+    """Multi-step nearest-neighbour upsampling by an integer factor."""
+    return layer.Upsample(scale_factor=factor, mode="nearest", step_mode="m")
+
+
+class ConvUnit(nn.Sequential):
+    """Conv (5x5, stride 1 or 2) followed by the activation: one encoder stage."""
+
+    def __init__(self, cin: int, cout: int, stride: int, act: nn.Module, bias: bool, kernel: int = 5):
+        super().__init__()
+        self.conv = conv(cin, cout, kernel, stride, bias)
+        self.act = act
+
+
+class UpConvUnit(nn.Sequential):
+    """Nearest upsample x2, 5x5 conv, activation: one decoder stage."""
+
+    def __init__(self, cin: int, cout: int, act: nn.Module, bias: bool, kernel: int = 5):
+        super().__init__()
+        self.up = upsample(2)
+        self.conv = conv(cin, cout, kernel, 1, bias)
+        self.act = act
+
+
+class SEWBlock(nn.Module):
+    """Spike-element-wise residual block with ADD connect: ``x + act(conv(act(conv(x))))``."""
+
+    def __init__(self, channels: int, act1: nn.Module, act2: nn.Module, bias: bool):
+        super().__init__()
+        self.conv1 = conv(channels, channels, 3, 1, bias)
+        self.act1 = act1
+        self.conv2 = conv(channels, channels, 3, 1, bias)
+        self.act2 = act2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [T, B, C, H, W] -> same shape."""
+        return x + self.act2(self.conv2(self.act1(self.conv1(x))))
+
+
+class Head(nn.Sequential):
+    """Prediction head: nearest upsample to full size, then 3x3 conv to one channel."""
+
+    def __init__(self, cin: int, factor: int, bias: bool):
+        super().__init__()
+        # An x1 upsample would be a no-op module the exporter has to skip; leave it out.
+        if factor > 1:
+            self.up = upsample(factor)
+        self.conv = conv(cin, 1, 3, 1, bias)

@@ -1,0 +1,153 @@
+"""Model configuration (:class:`ModelConfig`) and named presets such as ``snn-tiny``.
+
+A preset name is ``<kind>[-<neuron>]-<size>``: kind ``snn`` | ``hnn`` | ``ann``, optional
+neuron ``if`` | ``lif`` (spiking kinds only; default ``if`` as in StereoSpike), size
+``tiny`` | ``small`` | ``paper``. Examples: ``snn-tiny``, ``snn-lif-paper``, ``hnn-tiny``,
+``ann-paper``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+KINDS = ("snn", "hnn", "ann")
+NEURONS = ("if", "lif")
+MODALITIES = ("binocular", "monocular")
+MODALITY_CHANNELS = {"binocular": 4, "monocular": 2}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a depth network's topology and neuron model.
+
+    ``kind``: ``snn`` (spiking neurons everywhere), ``hnn`` (the first ``hnn_analog_layers``
+    activation layers analog, the rest spiking) or ``ann`` (ReLU everywhere).
+    ``levels`` stride-2 encoder convolutions (channels ``base_channels * 2**i``), as many
+    decoder stages and prediction heads; ``residual_blocks`` SEW blocks in the bottleneck.
+    ``in_channels`` defaults to 4 (binocular) or 2 (monocular) from ``modality``.
+    ``hnn_analog``: what an analog HNN layer computes, ``relu`` or ``identity``
+    (identity keeps the graph NIR-expressible: conv followed by conv).
+    ``ann_time``: how the ANN treats a [B, T, C, H, W] input: ``sum`` adds the T bins into
+    one frame (T=1, the usual ANN baseline), ``steps`` runs each bin through the stateless
+    network and integrates the heads over time exactly like the SNN.
+    ``init_gain``: hidden conv weights are drawn from N(0, init_gain**2 / fan_in); None
+    means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
+    per layer instead of falling silent with PyTorch's default init, which stalls
+    training) and sqrt(2) (He init) for the ANN.
+    """
+
+    kind: str = "snn"
+    neuron: str = "if"
+    tau: float = 2.0
+    base_channels: int = 8
+    levels: int = 4
+    residual_blocks: int = 2
+    modality: str = "binocular"
+    in_channels: int | None = None
+    v_threshold: float = 1.0
+    detach_reset: bool = True
+    hnn_analog_layers: int = 1
+    hnn_analog: str = "relu"
+    ann_time: str = "sum"
+    bias: bool = False
+    init_gain: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.kind in KINDS, f"model kind {self.kind!r} unknown (known: {', '.join(KINDS)})"),
+            (self.neuron in NEURONS, f"neuron {self.neuron!r} unknown (known: {', '.join(NEURONS)})"),
+            (
+                self.modality in MODALITIES,
+                f"modality {self.modality!r} unknown (known: {', '.join(MODALITIES)})",
+            ),
+            (self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}"),
+            (self.levels >= 1, f"levels must be >= 1, got {self.levels}"),
+            (self.residual_blocks >= 0, f"residual_blocks must be >= 0, got {self.residual_blocks}"),
+            (
+                self.in_channels is None or self.in_channels >= 1,
+                f"in_channels must be >= 1, got {self.in_channels}",
+            ),
+            (self.tau > 1.0, f"tau must be > 1 (LIF decay 1/tau per step), got {self.tau}"),
+            (self.init_gain is None or self.init_gain > 0, f"init_gain must be > 0, got {self.init_gain}"),
+            (self.v_threshold > 0, f"v_threshold must be > 0, got {self.v_threshold}"),
+            (self.hnn_analog_layers >= 0, f"hnn_analog_layers must be >= 0, got {self.hnn_analog_layers}"),
+            (
+                self.hnn_analog in ("relu", "identity"),
+                f"hnn_analog must be relu or identity, got {self.hnn_analog!r}",
+            ),
+            (self.ann_time in ("sum", "steps"), f"ann_time must be sum or steps, got {self.ann_time!r}"),
+            # Spiking convs carry no bias: a bias is a constant input current that fires
+            # neurons without events, and StereoSpike has none.
+            (not self.bias or self.kind == "ann", "bias is only allowed for kind 'ann'"),
+        ]
+        for ok, problem in checks:
+            if not ok:
+                raise ConfigError(problem)
+
+    @property
+    def channels(self) -> int:
+        """Input channels: ``in_channels`` if set, else 4 (binocular) or 2 (monocular)."""
+        return self.in_channels if self.in_channels is not None else MODALITY_CHANNELS[self.modality]
+
+    @property
+    def gain(self) -> float:
+        """Effective ``init_gain``."""
+        if self.init_gain is not None:
+            return self.init_gain
+        return 2**0.5 if self.kind == "ann" else 2.5
+
+    @property
+    def multiple(self) -> int:
+        """Height and width the inner network needs to be divisible by (``2**levels``)."""
+        return 2**self.levels
+
+    @property
+    def num_activations(self) -> int:
+        """Number of activation layers, in the order HNN counts them (encoder first)."""
+        return 1 + self.levels + 2 * self.residual_blocks + self.levels
+
+
+SIZES: dict[str, dict[str, int]] = {
+    # Trains on 2 CPU cores; ~1.1 M parameters.
+    "tiny": {"base_channels": 8, "levels": 4, "residual_blocks": 2},
+    "small": {"base_channels": 16, "levels": 4, "residual_blocks": 2},
+    # StereoSpike (Rancon et al. 2022): 32..512 channels, 2 SEW blocks, ~18.1 M parameters.
+    "paper": {"base_channels": 32, "levels": 4, "residual_blocks": 2},
+}
+
+
+def preset_names() -> list[str]:
+    """All accepted preset names (``snn-tiny``, ``snn-lif-tiny``, ``ann-paper`` ...)."""
+    names = []
+    for kind in KINDS:
+        for size in SIZES:
+            names.append(f"{kind}-{size}")
+            if kind != "ann":
+                names.append(f"{kind}-lif-{size}")
+    return names
+
+
+def preset(name: str, modality: str = "binocular", **overrides: object) -> ModelConfig:
+    """The :class:`ModelConfig` of preset ``name`` for ``modality``, with field ``overrides``."""
+    parts = name.lower().split("-")
+    ok = len(parts) in (2, 3) and parts[0] in KINDS and parts[-1] in SIZES
+    if ok and len(parts) == 3:
+        ok = parts[1] in NEURONS and parts[0] != "ann"
+    if not ok:
+        raise ConfigError(f"unknown model {name!r} (known: {', '.join(preset_names())})")
+    fields = dict(SIZES[parts[-1]], kind=parts[0], modality=modality)
+    if len(parts) == 3:
+        fields["neuron"] = parts[1]
+    return with_overrides(ModelConfig(**fields), **overrides)  # type: ignore[arg-type]
+
+
+def with_overrides(cfg: ModelConfig, **overrides: object) -> ModelConfig:
+    """Copy of ``cfg`` with fields replaced; unknown names raise :class:`ConfigError`."""
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"unknown model option {unknown[0]} (known: {', '.join(sorted(names))})")
+    return dataclasses.replace(cfg, **overrides)  # type: ignore[arg-type]

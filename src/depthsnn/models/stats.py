@@ -1,0 +1,119 @@
+"""Per-layer firing rates and activation sparsity, recorded with forward hooks.
+
+:class:`SpikeRecorder` hooks every activation module (spiking neurons, and ReLU/identity
+analog layers) of a model. Counts accumulate over forwards until :meth:`SpikeRecorder.clear`.
+For the loss, :meth:`SpikeRecorder.rate_penalty` gives a differentiable mean firing rate
+of the last forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .blocks import is_spiking
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Counts for one activation layer.
+
+    ``spikes``: sum of outputs (spike count for spiking layers); ``nonzero``: outputs != 0;
+    ``neuron_steps``: neurons x time steps x samples observed; ``rate`` = spikes /
+    neuron_steps (firing rate per neuron per step); ``sparsity`` = 1 - nonzero /
+    neuron_steps (NeuroBench activation sparsity).
+    """
+
+    spikes: float
+    nonzero: int
+    neuron_steps: int
+    spiking: bool
+
+    @property
+    def rate(self) -> float:
+        return self.spikes / self.neuron_steps if self.neuron_steps else 0.0
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero / self.neuron_steps if self.neuron_steps else 1.0
+
+    def as_tuple(self) -> tuple[float, int, float]:
+        """``(spikes, neuron_steps, rate)``."""
+        return self.spikes, self.neuron_steps, self.rate
+
+
+def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every activation layer, in definition order."""
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if is_spiking(m) or isinstance(m, (nn.ReLU, nn.Identity))
+    ]
+
+
+class SpikeRecorder:
+    """Context manager recording activation statistics of ``model`` during forwards.
+
+    ``with SpikeRecorder(model) as rec: model(x)`` then ``rec.stats()`` ->
+    ``{layer_name: LayerStats}``; ``rec.rate_penalty()`` -> differentiable mean firing rate
+    over spiking layers in the last forward (0 when there are none). Set ``track_grad=False``
+    for evaluation to avoid keeping tensors alive.
+    """
+
+    def __init__(self, model: nn.Module, track_grad: bool = True):
+        self.model = model
+        self.track_grad = track_grad
+        self._layers = activation_layers(model)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._counts: dict[str, list[float]] = {}
+        self._last_rates: dict[str, torch.Tensor] = {}
+
+    def __enter__(self) -> SpikeRecorder:
+        for name, module in self._layers:
+            self._handles.append(module.register_forward_hook(self._hook(name, is_spiking(module))))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the hooks (counts are kept)."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def clear(self) -> None:
+        """Forget all counts."""
+        self._counts.clear()
+        self._last_rates.clear()
+
+    def _hook(self, name: str, spiking: bool):
+        def hook(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
+            out = output.detach()
+            c = self._counts.setdefault(name, [0.0, 0, 0, spiking])
+            c[0] += float(out.sum())
+            c[1] += int(torch.count_nonzero(out))
+            c[2] += out.numel()
+            if spiking and self.track_grad and output.requires_grad:
+                self._last_rates[name] = output.mean()
+
+        return hook
+
+    def stats(self) -> dict[str, LayerStats]:
+        """Accumulated statistics per layer name (layers that ran at least once)."""
+        return {n: LayerStats(c[0], c[1], c[2], c[3]) for n, c in self._counts.items()}
+
+    def total(self) -> LayerStats:
+        """Statistics summed over spiking layers."""
+        spk = [s for s in self.stats().values() if s.spiking]
+        return LayerStats(
+            sum(s.spikes for s in spk), sum(s.nonzero for s in spk), sum(s.neuron_steps for s in spk), True
+        )
+
+    def rate_penalty(self) -> torch.Tensor:
+        """Mean firing rate over spiking layers of the last forward, with gradient."""
+        if not self._last_rates:
+            return torch.zeros(())
+        return torch.stack(list(self._last_rates.values())).mean()

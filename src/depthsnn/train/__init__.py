@@ -1,0 +1,1 @@
+"""Training: loss (:mod:`.losses`), depth metrics (:mod:`.metrics`), checkpoints and loops."""

@@ -1,0 +1,304 @@
+"""Tests for depthsnn.models: shapes, neuron semantics, presets, stats, backend, training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from spikingjelly.activation_based import functional, layer, neuron
+from torch import nn
+
+from depthsnn.errors import ConfigError
+from depthsnn.models import (
+    Integrator,
+    ModelConfig,
+    SpikeRecorder,
+    build_model,
+    count_parameters,
+    preset,
+    preset_names,
+    select_backend,
+    spiking_neuron,
+    use_backend,
+)
+from depthsnn.train.losses import DepthLoss
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+def events(b: int, t: int, c: int, h: int, w: int, seed: int = 0, p: float = 0.2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(b, t, c, h, w, generator=g) < p).float() * 2.0
+
+
+@pytest.mark.parametrize("kind", ["snn", "hnn", "ann"])
+@pytest.mark.parametrize("modality,channels", [("binocular", 4), ("monocular", 2)])
+def test_output_shapes_mvsec_size(kind: str, modality: str, channels: int) -> None:
+    model = build_model(f"{kind}-tiny", modality=modality)
+    with torch.no_grad():
+        out = model(events(1, 2, channels, 260, 346))
+    assert out.depth.shape == (1, 260, 346)
+    assert len(out.heads) == 4
+    assert all(h.shape == (1, 260, 346) for h in out.heads)
+    assert torch.equal(out.heads[-1], out.depth)
+
+
+@pytest.mark.parametrize("hw", [(37, 50), (16, 16), (61, 3)])
+def test_odd_sizes_pad_and_crop(hw: tuple[int, int]) -> None:
+    model = build_model("snn-tiny", modality="monocular")
+    seen = []
+    model.core.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape)))
+    with torch.no_grad():
+        out = model(events(2, 3, 2, *hw))
+    assert out.depth.shape == (2, *hw)
+    # The core always sees [T, B, C, H', W'] with H', W' multiples of 16.
+    t, b, c, ph, pw = seen[0]
+    assert (t, b, c) == (3, 2, 2) and ph % 16 == 0 and pw % 16 == 0
+    assert (ph, pw) == model.padded_size(*hw)
+    assert ph - hw[0] < 16 and pw - hw[1] < 16
+
+
+def test_wrong_channel_count_is_config_error() -> None:
+    model = build_model("snn-tiny", modality="binocular")
+    with pytest.raises(ConfigError, match="expects frames"):
+        model(torch.zeros(1, 1, 2, 32, 32))
+
+
+def test_state_is_reset_between_calls() -> None:
+    model = build_model("snn-lif-tiny")
+    x = events(1, 3, 4, 32, 48, seed=3)
+    with torch.no_grad():
+        a = model(x).depth
+        model(events(1, 3, 4, 32, 48, seed=4))
+        b = model(x).depth
+    assert torch.equal(a, b)
+
+
+def test_if_neuron_semantics_hand_computed() -> None:
+    # Constant current 0.3, v_th 1, hard reset to 0: v = .3 .6 .9 1.2 -> spike at the 4th
+    # step, then the same cycle again: spikes at steps 4, 8, 12 (1-based).
+    node = spiking_neuron(ModelConfig())
+    assert isinstance(node, neuron.IFNode)
+    out = node(torch.full((12, 1), 0.3)).flatten()
+    expected = torch.zeros(12)
+    expected[[3, 7, 11]] = 1.0
+    assert torch.equal(out, expected)
+    # Firing on v >= threshold: an input of exactly 1.0 fires every step.
+    functional.reset_net(node)
+    assert torch.equal(node(torch.ones(3, 1)).flatten(), torch.ones(3))
+
+
+def test_lif_neuron_is_used_and_leaks() -> None:
+    node = spiking_neuron(ModelConfig(neuron="lif", tau=2.0))
+    assert isinstance(node, neuron.LIFNode)
+    # decay_input: v = v + (x - v) / tau -> with x = 1.5: 0.75, 1.125 -> spike at step 2.
+    out = node(torch.full((2, 1), 1.5)).flatten()
+    assert out.tolist() == [0.0, 1.0]
+
+
+def test_integrator_accumulates_without_reset() -> None:
+    integ = Integrator()
+    x = torch.tensor([[0.5], [2.0], [-1.0]])
+    assert integ(x).flatten().tolist() == [0.5, 2.5, 1.5]
+    assert integ(torch.tensor([[1.0]])).item() == 2.5  # state carries over until reset
+    functional.reset_net(integ)
+    assert integ(torch.tensor([[1.0]])).item() == 1.0
+
+
+def test_heads_are_cumulative_time_integrals() -> None:
+    model = build_model("snn-tiny")
+    core = model.core
+    per_head = []
+    for head in core.heads:
+        head.register_forward_hook(lambda m, i, o: per_head.append(o.sum(0).squeeze(1)))
+    with torch.no_grad():
+        out = model(events(1, 3, 4, 32, 32, seed=1, p=0.5))
+    cum = torch.cumsum(torch.stack(per_head), 0)
+    for k in range(4):
+        torch.testing.assert_close(out.heads[k], cum[k], rtol=1e-5, atol=1e-5)
+
+
+def test_kinds_pick_activations() -> None:
+    def acts(name: str, **kw: object) -> list[type]:
+        m = build_model(name, **kw)
+        return [type(mod) for mod in m.modules() if isinstance(mod, (nn.ReLU, nn.Identity, neuron.BaseNode))]
+
+    snn, hnn, ann = acts("snn-tiny"), acts("hnn-tiny"), acts("ann-tiny")
+    assert len(snn) == len(hnn) == len(ann) == ModelConfig().num_activations == 13
+    assert set(snn) == {neuron.IFNode}
+    assert hnn[0] is nn.ReLU and set(hnn[1:]) == {neuron.IFNode}
+    assert acts("hnn-tiny", hnn_analog_layers=2, hnn_analog="identity")[:3] == [
+        nn.Identity,
+        nn.Identity,
+        neuron.IFNode,
+    ]
+    assert set(ann) == {nn.ReLU}
+    assert set(acts("snn-lif-tiny")) == {neuron.LIFNode}
+
+
+def test_spiking_models_have_no_bias_or_batchnorm() -> None:
+    for name in ("snn-tiny", "hnn-tiny", "ann-tiny"):
+        m = build_model(name)
+        assert not any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules())
+        assert all(x.bias is None for x in m.modules() if isinstance(x, nn.Conv2d))
+    with pytest.raises(ConfigError, match="bias"):
+        build_model("snn-tiny", bias=True)
+    assert any(
+        x.bias is not None for x in build_model("ann-tiny", bias=True).modules() if isinstance(x, nn.Conv2d)
+    )
+
+
+def test_ann_sums_time_bins() -> None:
+    model = build_model("ann-tiny")
+    x = events(1, 3, 4, 32, 32, seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).depth, model(x.sum(1, keepdim=True)).depth)
+
+
+def test_ann_steps_mode_integrates_each_bin() -> None:
+    # Stateless ReLU network + integrator: depth over 3 bins = sum of per-bin depths.
+    model = build_model("ann-tiny", ann_time="steps")
+    x = events(1, 3, 4, 32, 32, seed=7)
+    with torch.no_grad():
+        whole = model(x).depth
+        per_bin = sum(model(x[:, t : t + 1]).depth for t in range(3))
+    torch.testing.assert_close(whole, per_bin, rtol=1e-4, atol=1e-5)
+
+
+def test_presets_and_errors() -> None:
+    assert {"snn-tiny", "snn-paper", "hnn-tiny", "ann-tiny", "snn-lif-tiny"} <= set(preset_names())
+    for name in preset_names():
+        assert preset(name).kind == name.split("-")[0]
+    cfg = preset("snn-tiny", modality="monocular", residual_blocks=1)
+    assert cfg.channels == 2 and cfg.residual_blocks == 1
+    for bad in ("snn-huge", "ann-lif-tiny", "cnn-tiny", "snn"):
+        with pytest.raises(ConfigError, match="unknown model"):
+            preset(bad)
+    with pytest.raises(ConfigError, match="unknown model option"):
+        build_model("snn-tiny", width=3)
+    with pytest.raises(ConfigError, match="neuron"):
+        ModelConfig(neuron="izh")
+    with pytest.raises(ConfigError, match="modality"):
+        build_model("snn-tiny", modality="trinocular")
+
+
+def test_configurable_depth_and_width() -> None:
+    cfg = ModelConfig(base_channels=4, levels=2, residual_blocks=0, in_channels=3)
+    model = build_model(cfg)
+    with torch.no_grad():
+        out = model(events(1, 1, 3, 10, 13))
+    assert len(out.heads) == 2 and out.depth.shape == (1, 10, 13)
+    assert model.padded_size(10, 13) == (12, 16)
+    assert len(build_model(ModelConfig(levels=1)).core.heads) == 1
+
+
+def test_paper_parameter_count() -> None:
+    # StereoSpike reports about 18 M parameters; the topology gives exactly 18,148,704.
+    n = count_parameters(build_model("snn-paper"))
+    assert abs(n - 18e6) / 18e6 < 0.10
+    assert n == 18_148_704
+    assert count_parameters(build_model("snn-paper", modality="monocular")) == n - 2 * 32 * 25
+
+
+def test_spike_stats_hand_counted() -> None:
+    conv = layer.Conv2d(1, 1, 1, bias=False, step_mode="m")
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    net = nn.Sequential(conv, spiking_neuron(ModelConfig()))
+    # T=4, 2x3 pixels: 1.5 fires every step (4), 0.6 every second step (2), 0 never.
+    x = torch.tensor([[1.5, 0.6, 0.0], [0.6, 0.0, 0.0]]).expand(4, 1, 1, 2, 3).contiguous()
+    with SpikeRecorder(net) as rec:
+        net(x)
+    ((name, st),) = rec.stats().items()
+    assert name == "1" and st.spiking
+    assert st.as_tuple() == (8.0, 24, pytest.approx(8 / 24))
+    assert st.nonzero == 8 and st.sparsity == pytest.approx(1 - 8 / 24)
+    assert rec.rate_penalty().item() == pytest.approx(8 / 24)
+
+
+def test_spike_recorder_on_model_and_penalty_gradient() -> None:
+    model = build_model("hnn-tiny")
+    with SpikeRecorder(model) as rec:
+        out = model(events(1, 2, 4, 32, 32))
+    stats = rec.stats()
+    assert len(stats) == 13
+    assert not stats["core.bottom.act"].spiking and stats["core.encoders.0.act"].spiking
+    for st in stats.values():
+        assert 0 <= st.spikes and st.neuron_steps > 0
+    assert stats["core.encoders.0.act"].neuron_steps == 2 * 1 * 16 * 16 * 16
+    penalty = rec.rate_penalty()
+    assert penalty.requires_grad
+    (out.depth.mean() + penalty).backward()
+    # hooks are removed on exit
+    n_before = rec.total().neuron_steps
+    model(events(1, 2, 4, 32, 32))
+    assert rec.total().neuron_steps == n_before
+
+
+def test_one_adam_step_reduces_loss() -> None:
+    torch.manual_seed(0)
+    model = build_model("snn-tiny")
+    x = events(2, 2, 4, 64, 80, seed=5, p=0.3)
+    g = torch.Generator().manual_seed(6)
+    gt = torch.rand(2, 64, 80, generator=g)
+    mask = torch.rand(2, 64, 80, generator=g) > 0.2
+    loss_fn = DepthLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = loss_fn(model(x).heads, gt, mask).total
+    opt.zero_grad()
+    before.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    opt.step()
+    with torch.no_grad():
+        after = loss_fn(model(x).heads, gt, mask).total
+    assert torch.isfinite(before) and after < before
+
+
+def test_backend_cpu_paths() -> None:
+    assert select_backend("torch", "cpu") == "torch"
+    assert select_backend("auto", torch.device("cpu")) == "torch"
+    for name in ("triton", "cuda"):
+        with pytest.raises(ConfigError, match=f"backend '{name}' needs a CUDA device"):
+            select_backend(name, "cpu")
+    with pytest.raises(ConfigError, match="unknown"):
+        select_backend("cupy", "cpu")
+
+
+def test_use_backend_is_scoped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spikingjelly._ops.if_ as if_ops
+
+    monkeypatch.delenv("SJ_IF_CUDA_IMPLEMENTATION", raising=False)
+    before = if_ops._selection._requested
+    with use_backend("torch") as chosen:
+        assert chosen == "torch"
+        import os
+
+        assert os.environ["SJ_IF_CUDA_IMPLEMENTATION"] == "torch"
+        assert if_ops._selection._requested == "torch"
+        # CPU forward still works inside the scope
+        spiking_neuron(ModelConfig())(torch.ones(2, 1))
+    assert if_ops._selection._requested == before
+    assert "SJ_IF_CUDA_IMPLEMENTATION" not in __import__("os").environ
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device (none on this machine)")
+def test_backend_cuda_paths() -> None:
+    best = select_backend("auto", "cuda")
+    assert best in ("triton", "cuda", "torch")
+    model = build_model("snn-tiny").cuda()
+    x = events(1, 2, 4, 64, 80).cuda()
+    with use_backend(best), torch.no_grad():
+        out_best = model(x).depth
+    with use_backend("torch"), torch.no_grad():
+        out_torch = model(x).depth
+    torch.testing.assert_close(out_best, out_torch, rtol=1e-4, atol=1e-4)
+
+
+def test_fresh_snn_is_not_silent() -> None:
+    # With PyTorch's default init deep layers never fire and training stalls; the default
+    # init_gain keeps every layer active on a 10 % event input.
+    torch.manual_seed(0)
+    model = build_model("snn-tiny")
+    with SpikeRecorder(model, track_grad=False) as rec, torch.no_grad():
+        model((torch.rand(2, 1, 4, 64, 80) < 0.1).float())
+    rates = [s.rate for s in rec.stats().values()]
+    assert len(rates) == 13 and all(0.005 < r < 0.6 for r in rates), rates
