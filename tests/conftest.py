@@ -112,3 +112,13 @@ def flying(tmp_path) -> dict[str, WrittenSequence]:
         f"indoor_flying{k}": write_sequence(root, f"indoor_flying{k}", seed=k, t_offset=10.0 * k)
         for k in (1, 2, 3)
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory) -> Path:
+    """A small synthetic stereo set (3 sequences x 0.6 s at 64x48) shared by training tests."""
+    from depthsnn.data.synthetic import SynthConfig, generate_dataset
+
+    cfg = SynthConfig(sequences=3, seconds=0.6, width=64, height=48, n_objects=(1, 2),
+                      object_size_px=(12.0, 24.0), render_hz=400.0)
+    return generate_dataset(tmp_path_factory.mktemp("tiny_synth") / "set", cfg, progress=False)

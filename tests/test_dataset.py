@@ -16,8 +16,8 @@ from depthsnn.data import dataset as dataset_mod
 from depthsnn.data.dataset import DataConfig, EventDepthDataset, list_samples
 from depthsnn.data.depth import DepthConfig
 from depthsnn.data.encoding import EncodingConfig
-from depthsnn.errors import DataWarning
 from depthsnn.data.splits import FrameRange, resolve_split, split_from_lists, split_preset
+from depthsnn.errors import DataWarning
 
 
 def expected_item(ws, label, window=0.05, cams=("left", "right")):

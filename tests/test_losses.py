@@ -17,6 +17,9 @@ def test_si_loss_hand_computed() -> None:
     # Masking out the 4: R = 1,2,3: 14/3 - 4 = 2/3
     mask = torch.tensor([[[True, True], [True, False]]])
     assert scale_invariant_loss(pred, gt, mask).item() == pytest.approx(2 / 3)
+    # Eigen's lambda = 0.5 (DepthLoss default): 7.5 - 0.5 * 6.25 = 4.375; the offset is pinned.
+    assert scale_invariant_loss(pred, gt, full, si_lambda=0.5).item() == pytest.approx(4.375)
+    assert DepthLoss().si_lambda == 0.5
 
 
 def test_constant_offset_costs_nothing() -> None:
@@ -67,14 +70,14 @@ def test_depth_loss_sums_heads_and_rate_penalty() -> None:
     pred = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # too small for Sobel: gradient term 0
     gt = torch.zeros(1, 2, 2)
     mask = torch.ones(1, 2, 2, dtype=torch.bool)
-    terms = DepthLoss()((pred, pred), gt, mask)
+    terms = DepthLoss(si_lambda=1.0)((pred, pred), gt, mask)
     assert terms.total.item() == pytest.approx(2.5)
     assert terms.scale_invariant.item() == pytest.approx(2.5) and terms.gradient.item() == 0.0
-    with_rate = DepthLoss(rate_weight=2.0)((pred,), gt, mask, rate=torch.tensor(0.1))
+    with_rate = DepthLoss(rate_weight=2.0, si_lambda=1.0)((pred,), gt, mask, rate=torch.tensor(0.1))
     assert with_rate.total.item() == pytest.approx(1.25 + 0.2)
     # Gradient term weighted by 0.5 on the ramp (15a = 1.5 -> 0.75), SI of a ramp added.
     ramp = 0.1 * torch.arange(32.0).expand(1, 32, 32)
     zeros, ones = torch.zeros(1, 32, 32), torch.ones(1, 32, 32, dtype=torch.bool)
-    t = DepthLoss()(ramp, zeros, ones)
+    t = DepthLoss(si_lambda=1.0)(ramp, zeros, ones)
     si = ramp.var(unbiased=False).item()
     assert t.total.item() == pytest.approx(si + 0.75, rel=1e-5)

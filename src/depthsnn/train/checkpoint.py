@@ -70,3 +70,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in data:
             raise DataError(f"checkpoint lacks '{key}'", path)
     return data
+
+
+def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the trained model of a checkpoint: returns ``(model, train_config, checkpoint)``.
+
+    The architecture comes from the checkpoint's saved ``model_config``; a state dict that does
+    not fit it (edited or foreign checkpoint) is a one-line :class:`DataError`.
+    """
+    from ..config import from_dict
+    from ..errors import ConfigError
+    from ..models import DepthNet, ModelConfig
+    from .config import config_from_dict
+
+    ckpt = load_checkpoint(path, map_location=device)
+    try:
+        cfg = config_from_dict(ckpt["config"])
+        mcfg = from_dict(ModelConfig, ckpt.get("model_config") or {}) if "model_config" in ckpt else cfg.model_config()
+    except ConfigError as exc:
+        raise DataError(f"checkpoint configuration is invalid: {exc}", path) from None
+    model = DepthNet(mcfg)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise DataError(f"weights do not fit the architecture {cfg.model}: {detail}", path) from None
+    return model.to(device).eval(), cfg, ckpt

@@ -23,16 +23,20 @@ def _masked_mean_over_samples(per_sample: torch.Tensor, has_pixels: torch.Tensor
     return (per_sample * w).sum() / w.sum().clamp(min=1.0)
 
 
-def scale_invariant_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``mean(R^2) - mean(R)^2`` over valid pixels per sample (R = pred - gt), batch-averaged.
+def scale_invariant_loss(
+    pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, si_lambda: float = 1.0
+) -> torch.Tensor:
+    """``mean(R^2) - si_lambda * mean(R)^2`` over valid pixels per sample (R = pred - gt), batch-averaged.
 
-    A constant offset between ``pred`` and ``gt`` costs nothing (log-depth scale invariance).
+    With ``si_lambda=1`` (StereoSpike's formula) a constant offset between ``pred`` and ``gt``
+    costs nothing, so the absolute depth level is never learned; Eigen et al. (2014) train
+    with 0.5, which keeps most of the invariance but pins the offset.
     """
     m = mask.to(pred.dtype)
     n = m.sum(dim=(-2, -1))
     r = torch.where(mask, pred - gt, torch.zeros_like(pred))
     n1 = n.clamp(min=1.0)
-    per_sample = (r * r).sum(dim=(-2, -1)) / n1 - ((r.sum(dim=(-2, -1)) / n1) ** 2)
+    per_sample = (r * r).sum(dim=(-2, -1)) / n1 - si_lambda * ((r.sum(dim=(-2, -1)) / n1) ** 2)
     return _masked_mean_over_samples(per_sample, n > 0)
 
 
@@ -77,11 +81,17 @@ class LossTerms:
 @dataclass(frozen=True)
 class DepthLoss:
     """StereoSpike loss: sum over heads of SI + ``grad_weight`` x gradient matching,
-    plus ``rate_weight`` x mean firing rate (a spike penalty; 0 disables it)."""
+    plus ``rate_weight`` x mean firing rate (a spike penalty; 0 disables it).
+
+    ``si_lambda`` defaults to 0.5 (Eigen et al. 2014) rather than StereoSpike's 1.0 so that
+    the network learns metric depth, not depth up to an offset (see
+    :func:`scale_invariant_loss`).
+    """
 
     grad_weight: float = 0.5
     scales: int = 4
     rate_weight: float = 0.0
+    si_lambda: float = 0.5
 
     def __call__(
         self,
@@ -96,7 +106,7 @@ class DepthLoss:
         """
         if isinstance(heads, torch.Tensor):
             heads = (heads,)
-        si = sum(scale_invariant_loss(h, gt, mask) for h in heads)
+        si = sum(scale_invariant_loss(h, gt, mask, self.si_lambda) for h in heads)
         gm = sum(gradient_matching_loss(h, gt, mask, self.scales) for h in heads)
         si_t = torch.as_tensor(si, device=gt.device)
         gm_t = torch.as_tensor(gm, device=gt.device)

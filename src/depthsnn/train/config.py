@@ -1,0 +1,89 @@
+"""Training configuration: one dataclass, loadable from TOML with ``key=value`` overrides.
+
+Example TOML::
+
+    model = "snn-tiny"
+    model_options = ["neuron=lif", "tau=3.0"]
+    epochs = 20
+    [data]
+    root = "data/synthetic"
+    split = "synthetic"
+    num_bins = 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..config import apply_overrides, from_dict, to_dict
+from ..data.dataset import DataConfig
+from ..errors import ConfigError
+from ..models import ModelConfig, preset
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (saved in every checkpoint).
+
+    ``model`` is a preset name (``snn-tiny``, ``hnn-tiny``, ``ann-paper`` ...; see
+    ``depthsnn.models.preset_names``), refined by ``model_options`` (``field=value`` strings
+    for :class:`~depthsnn.models.ModelConfig`). The modality follows ``data.cameras``.
+    ``lr_milestones``: epochs (1-based, counted when they end) after which the learning
+    rate is multiplied by ``lr_gamma``. ``si_lambda``: weight of the squared mean residual in the
+    scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
+    ``rate_penalty`` weighs the mean firing rate in the
+    loss. ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
+    quick runs. ``amp`` enables mixed precision where the device supports it (CUDA).
+    """
+
+    model: str = "snn-tiny"
+    model_options: list[str] = field(default_factory=list)
+    data: DataConfig = field(default_factory=lambda: DataConfig(root="data/synthetic", split="synthetic"))
+    out: str = "runs/snn-tiny"
+    epochs: int = 10
+    batch_size: int = 2
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.5
+    grad_weight: float = 0.5
+    si_lambda: float = 0.5
+    rate_penalty: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    backend: str = "auto"
+    amp: bool = True
+    num_workers: int = 0
+    max_train_samples: int | None = None
+    max_val_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
+            (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
+        ]
+        for ok, problem in checks:
+            if not ok:
+                raise ConfigError(problem)
+
+    def model_config(self) -> ModelConfig:
+        """The :class:`ModelConfig` of ``model`` for ``data.cameras``, with ``model_options`` applied."""
+        cfg = preset(self.model, modality=self.data.cameras)
+        return apply_overrides(cfg, self.model_options, source="model_options")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return to_dict(cfg)
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Inverse of :func:`config_to_dict` (used to rebuild a run from its checkpoint)."""
+    return from_dict(TrainConfig, data)
+
+
+def with_changes(cfg: TrainConfig, **changes: object) -> TrainConfig:
+    return dataclasses.replace(cfg, **changes)

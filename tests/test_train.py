@@ -1,0 +1,110 @@
+"""Training loop: exact resumption, distributed training, run-folder rules, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from depthsnn.cli.main import main
+from depthsnn.data.dataset import DataConfig
+from depthsnn.errors import ConfigError, DataError
+from depthsnn.train.checkpoint import load_checkpoint, model_from_checkpoint
+from depthsnn.train.config import TrainConfig
+from depthsnn.train.loop import train
+
+
+def _cfg(root, out, **kw) -> TrainConfig:
+    base = dict(
+        model="snn-tiny", model_options=["base_channels=4", "levels=3", "residual_blocks=1"],
+        data=DataConfig(root=str(root), split="synthetic"), out=str(out), epochs=2, batch_size=2,
+        lr=1e-3, max_train_samples=6, max_val_samples=4, device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tiny_synth, tmp_path):
+    full = train(_cfg(tiny_synth, tmp_path / "full"), progress=False)
+
+    def kill(epoch: int, record: dict) -> None:
+        if epoch == 1:
+            raise _Killed  # as if the process died right after the epoch-1 checkpoint
+    with pytest.raises(_Killed):
+        train(_cfg(tiny_synth, tmp_path / "cut"), progress=False, on_epoch_end=kill)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
+    resumed = train(_cfg(tiny_synth, tmp_path / "cut"), resume=True, progress=False)
+
+    a = load_checkpoint(full.last_checkpoint)
+    b = load_checkpoint(resumed.last_checkpoint)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0, msg=k)
+    for ga, gb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        torch.testing.assert_close(ga["exp_avg"], gb["exp_avg"], rtol=0, atol=0)
+    # The metrics log holds each epoch once, with identical values.
+    la = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lb] == [1, 2]
+    assert [r["train_loss"] for r in la] == [r["train_loss"] for r in lb]
+    # Training reduced the loss and the saved model rebuilds from the checkpoint alone.
+    assert la[1]["train_loss"] < la[0]["train_loss"]
+    model, cfg, _ = model_from_checkpoint(full.best_checkpoint)
+    assert cfg.model == "snn-tiny" and model.cfg.base_channels == 4
+
+
+def test_run_folder_rules(tiny_synth, tmp_path):
+    cfg = _cfg(tiny_synth, tmp_path / "r", epochs=1)
+    with pytest.raises(DataError, match="nothing to resume"):
+        train(cfg, resume=True, progress=False)
+    train(cfg, progress=False)
+    with pytest.raises(ConfigError, match="already exists"):
+        train(cfg, progress=False)
+    with pytest.raises(ConfigError, match="changed option.*lr"):
+        train(_cfg(tiny_synth, tmp_path / "r", epochs=2, lr=5e-4), resume=True, progress=False)
+    # Only epochs changed: resuming is allowed and runs the extra epoch.
+    res = train(_cfg(tiny_synth, tmp_path / "r", epochs=2), resume=True, progress=False)
+    assert load_checkpoint(res.last_checkpoint)["epoch"] == 2
+
+
+def test_cli_train_and_errors(tiny_synth, tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["train", "--data", str(tiny_synth), "--out", str(out), "--epochs", "1", "--quiet",
+            "--set", "max_train_samples=4", "--set", "max_val_samples=2",
+            "--set", "model_options=base_channels=4,levels=3"]
+    assert main(args) == 0
+    assert "best validation MDE" in capsys.readouterr().out
+    assert main([*args[:-2], "--resume", "--epochs", "2"]) == 0  # saved options reused
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2
+    for bad, msg in [
+        (["--data", str(tmp_path / "missing")], "data folder not found"),
+        (["--model", "snn-huge"], "unknown model"),
+        (["--set", "epochs=0"], "epochs must be >= 1"),
+        (["--set", "nonsense=1"], "unknown option nonsense"),
+        (["--backend", "triton", "--device", "cpu"], "needs a CUDA device"),
+    ]:
+        code = main(["train", "--data", str(tiny_synth), "--out", str(tmp_path / "bad"), "--quiet", *bad])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and msg in err and len(err.splitlines()) == 1, err
+
+
+def test_ddp_two_cpu_processes(tiny_synth, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "depthsnn.cli.main", "train", "--data", str(tiny_synth), "--out", str(out),
+           "--epochs", "1", "--quiet", "--device", "cpu", "--set", "max_train_samples=8",
+           "--set", "max_val_samples=2", "--set", "model_options=base_channels=4,levels=3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert rec["samples"] == 4  # each of the 2 ranks saw half of the 8 training samples
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
