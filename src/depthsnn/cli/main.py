@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import DepthSNNError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["data", "train"]
+COMMANDS = ["data", "train", "evaluate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
