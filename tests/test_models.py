@@ -125,7 +125,8 @@ def test_kinds_pick_activations() -> None:
     snn, hnn, ann = acts("snn-tiny"), acts("hnn-tiny"), acts("ann-tiny")
     assert len(snn) == len(hnn) == len(ann) == ModelConfig().num_activations == 13
     assert set(snn) == {neuron.IFNode}
-    assert hnn[0] is nn.ReLU and set(hnn[1:]) == {neuron.IFNode}
+    assert hnn[0] is nn.Identity and set(hnn[1:]) == {neuron.IFNode}
+    assert acts("hnn-tiny", hnn_analog="relu")[0] is nn.ReLU
     assert acts("hnn-tiny", hnn_analog_layers=2, hnn_analog="identity")[:3] == [
         nn.Identity,
         nn.Identity,
@@ -216,7 +217,7 @@ def test_spike_stats_hand_counted() -> None:
 
 
 def test_spike_recorder_on_model_and_penalty_gradient() -> None:
-    model = build_model("hnn-tiny")
+    model = build_model("hnn-tiny", hnn_analog="relu")  # ReLU: all recorded sums are >= 0
     with SpikeRecorder(model) as rec:
         out = model(events(1, 2, 4, 32, 32))
     stats = rec.stats()

@@ -28,8 +28,9 @@ class ModelConfig:
     ``levels`` stride-2 encoder convolutions (channels ``base_channels * 2**i``), as many
     decoder stages and prediction heads; ``residual_blocks`` SEW blocks in the bottleneck.
     ``in_channels`` defaults to 4 (binocular) or 2 (monocular) from ``modality``.
-    ``hnn_analog``: what an analog HNN layer computes, ``relu`` or ``identity``
-    (identity keeps the graph NIR-expressible: conv followed by conv).
+    ``hnn_analog``: what an analog HNN layer computes, ``identity`` (default: its graded
+    output feeds the next convolution directly, which NIR expresses as conv -> conv; NIR has
+    no ReLU node) or ``relu`` (more expressive, but exportable to ONNX only).
     ``ann_time``: how the ANN treats a [B, T, C, H, W] input: ``sum`` adds the T bins into
     one frame (T=1, the usual ANN baseline), ``steps`` runs each bin through the stateless
     network and integrates the heads over time exactly like the SNN.
@@ -50,7 +51,7 @@ class ModelConfig:
     v_threshold: float = 1.0
     detach_reset: bool = True
     hnn_analog_layers: int = 1
-    hnn_analog: str = "relu"
+    hnn_analog: str = "identity"
     ann_time: str = "sum"
     bias: bool = False
     init_gain: float | None = None
