@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from _report import machine, today, write_section
-
 from depthsnn.data.dataset import DataConfig
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints

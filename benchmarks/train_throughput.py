@@ -14,8 +14,8 @@ import argparse
 import time
 
 import torch
-from _report import machine, today, write_section
 
+from _report import machine, today, write_section
 from depthsnn.models import available_backends, build_model, count_parameters, use_backend
 from depthsnn.train.losses import DepthLoss
 

@@ -1,0 +1,41 @@
+"""A shortened demo end to end: small generated data, one epoch, every output file present."""
+
+from __future__ import annotations
+
+import json
+
+from depthsnn.cli.main import main
+
+SMALL = ["--synth-set", "sequences=3", "--synth-set", "seconds=0.6", "--synth-set", "width=64",
+         "--synth-set", "height=48", "--train-set", "max_train_samples=6", "--train-set",
+         "max_val_samples=4", "--train-set", "model_options=base_channels=4,levels=3",
+         "--epochs", "1", "--figures", "1", "--quiet"]
+
+
+def test_short_demo_writes_everything_and_reruns(tmp_path, capsys):
+    work = tmp_path / "demo"
+    assert main(["demo", "--workdir", str(work), *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "constant mean depth" in out and str(work / "results") in out
+    assert json.loads((work / "data" / "synthetic" / "dataset.json").read_text())["sequences"]
+    for model in ("snn-tiny", "ann-tiny"):
+        run = work / "runs" / model
+        assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
+        assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
+    rows = json.loads((work / "results" / "results.json").read_text())["rows"]
+    assert [r["kind"] for r in rows] == ["SNN", "ANN", "baseline"]
+    assert all(r["metrics"]["mde_cm"] > 0 for r in rows)
+    assert rows[0]["firing_rate"] > 0 and rows[1]["firing_rate"] is None
+    pngs = list((work / "results" / "figures").rglob("*.png"))
+    assert len(pngs) == 2
+    mtime = (work / "runs" / "snn-tiny" / "last.pt").stat().st_mtime
+    # Second run reuses data and checkpoints.
+    assert main(["demo", "--workdir", str(work), *SMALL]) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert (work / "runs" / "snn-tiny" / "last.pt").stat().st_mtime == mtime
+
+
+def test_demo_with_missing_data_folder(tmp_path, capsys):
+    assert main(["demo", "--workdir", str(tmp_path), "--data", str(tmp_path / "nope"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data folder not found" in err and len(err.splitlines()) == 1
