@@ -35,7 +35,6 @@ class DemoConfig:
     split: str | None = None
     models: list[str] = field(default_factory=lambda: ["snn-tiny", "ann-tiny"])
     epochs: int = 8
-    lr: float = 1e-3
     batch_size: int = 2
     synth_options: list[str] = field(default_factory=list)
     train_options: list[str] = field(default_factory=list)
@@ -83,7 +82,7 @@ def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print) 
     out = Path(cfg.workdir) / "runs" / model
     tcfg = TrainConfig(
         model=model, data=DataConfig(root=str(root), split=split, cache_dir=str(Path(cfg.workdir) / "cache")),
-        out=str(out), epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+        out=str(out), epochs=cfg.epochs, batch_size=cfg.batch_size,
     )
     tcfg = apply_overrides(tcfg, cfg.train_options)
     if cfg.fresh and out.exists():
