@@ -1,0 +1,211 @@
+"""Energy per inference of a simulated network on a hardware profile.
+
+Event-driven profiles (``model.execution = "event"``)::
+
+    synaptic = ACs * e_syn_op + graded * e_mac            (graded: see below)
+    neuron   = active * e_neuron_active [+ idle * e_neuron_idle   if neuron_update_mode = "all"]
+    routing  = spikes * (e_spike + hops_per_spike * e_hop)
+    static   = static_power * latency                      (only when both are known)
+
+with ``idle = neuron_updates - active_neuron_updates``; ``e_neuron_idle`` defaults to
+``e_neuron_active``. Dense profiles (CPU, GPU, 45 nm arithmetic; ``execution = "dense"``) run the
+network as an ANN would: every ``dense_ops`` synapse at every step is a MAC and every neuron is
+updated every step; no spikes are routed.
+
+Graded (non-binary) inputs, the ``macs`` of the simulator, are handled per ``model.graded_input``:
+``mac`` - the chip multiplies (cost ``e_mac``); ``spike_count`` - a chip without multipliers
+receives an event count ``n`` as ``n`` repeated spikes, so each MAC becomes ``n`` ACs. The mean
+``n`` per non-zero input is read from ``counts.metadata["graded_input_mean"]`` when the simulator
+provides it, else 1 is used (a lower bound, said in the notes); ``unsupported`` - MAC energy is
+left out and the notes say so.
+
+All energies are per inference (counts are divided by ``counts.samples``) and in millijoules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..simulate.counts import SimCounts
+from .profile import HardwareProfile
+
+PJ_TO_MJ = 1e-9  # 1 pJ = 1e-12 J = 1e-9 mJ
+
+
+@dataclass
+class EnergyBreakdown:
+    """Energy of one inference on one profile, in mJ, with what was and was not included.
+
+    ``static_mj`` and ``latency_s`` are None when unknown; then ``total_mj`` excludes static
+    energy and ``static_included`` is False. ``estimated_fields`` lists the profile numbers used
+    that are estimates rather than published figures.
+    """
+
+    profile: str
+    synaptic_ac_mj: float
+    synaptic_mac_mj: float
+    neuron_mj: float
+    routing_mj: float
+    static_mj: float | None
+    latency_s: float | None
+    notes: list[str] = field(default_factory=list)
+    estimated_fields: list[str] = field(default_factory=list)
+
+    @property
+    def synaptic_mj(self) -> float:
+        return self.synaptic_ac_mj + self.synaptic_mac_mj
+
+    @property
+    def dynamic_mj(self) -> float:
+        return self.synaptic_mj + self.neuron_mj + self.routing_mj
+
+    @property
+    def static_included(self) -> bool:
+        return self.static_mj is not None
+
+    @property
+    def total_mj(self) -> float:
+        return self.dynamic_mj + (self.static_mj or 0.0)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(synaptic_mj=self.synaptic_mj, dynamic_mj=self.dynamic_mj, total_mj=self.total_mj,
+                 static_included=self.static_included)
+        return d
+
+
+def _used_estimates(profile: HardwareProfile, names: list[str]) -> list[str]:
+    return sorted({k for k, p in profile.provenance.items() if p.estimate and k.split(".", 1)[1] in names})
+
+
+def estimate_latency(counts: SimCounts, profile: HardwareProfile) -> float | None:
+    """Seconds per inference from the profile's timing, or None when it gives none.
+
+    A time-stepped chip takes ``time_step_s * timesteps``; otherwise, given a throughput, the
+    operations (dense ops for dense profiles, ACs + MACs for event ones) over that throughput.
+    """
+    if profile.time_step_s is not None:
+        return profile.time_step_s * counts.timesteps
+    if profile.throughput_ops_per_s is not None:
+        if profile.execution == "dense":
+            ops = counts.per_inference("dense_ops")
+        else:
+            ops = counts.per_inference("acs") + counts.per_inference("macs")
+        return ops / profile.throughput_ops_per_s
+    return None
+
+
+def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
+                         latency_s: float | None = None) -> EnergyBreakdown:
+    """Energy breakdown (mJ) of one inference described by ``counts`` on ``profile``.
+
+    ``latency_s`` (e.g. the input window for a real-time chip) overrides the profile's own
+    latency estimate; static energy is included only when a latency and a static power are known.
+    """
+    if latency_s is not None and latency_s < 0:
+        raise ValueError(f"latency_s must be >= 0, got {latency_s}")
+    notes: list[str] = []
+    used = ["e_syn_op_pj", "e_neuron_active_pj"]
+    updates = counts.per_inference("neuron_updates")
+    active = counts.per_inference("active_neuron_updates")
+    idle = max(updates - active, 0.0)
+
+    if profile.execution == "dense":
+        assert profile.e_mac_pj is not None  # guaranteed by validation
+        used = ["e_mac_pj", "e_neuron_active_pj", "e_neuron_idle_pj"]
+        ac_pj = 0.0
+        mac_pj = counts.per_inference("dense_ops") * profile.e_mac_pj
+        e_idle = profile.e_neuron_active_pj if profile.e_neuron_idle_pj is None else profile.e_neuron_idle_pj
+        neuron_pj = active * profile.e_neuron_active_pj + idle * e_idle
+        routing_pj = 0.0
+        notes.append("dense execution: every synapse at every step costs one MAC (dense_ops); "
+                     "memory traffic beyond the per-op figure is not modelled")
+    else:
+        ac_pj = counts.per_inference("acs") * profile.e_syn_op_pj
+        macs = counts.per_inference("macs")
+        mac_pj = 0.0
+        if macs:
+            if profile.graded_input == "mac":
+                assert profile.e_mac_pj is not None
+                mac_pj = macs * profile.e_mac_pj
+                used.append("e_mac_pj")
+            elif profile.graded_input == "spike_count":
+                mean = float(counts.metadata.get("graded_input_mean", 1.0))
+                mac_pj = macs * mean * profile.e_syn_op_pj
+                if "graded_input_mean" in counts.metadata:
+                    notes.append(f"graded inputs sent as repeated spikes (mean count {mean:g} per input)")
+                else:
+                    notes.append("graded inputs sent as repeated spikes, counted once each "
+                                 "(lower bound: the mean input count was not recorded)")
+            else:
+                notes.append(f"{macs:.0f} MACs on graded inputs not included: the chip cannot process them")
+        if profile.neuron_update_mode == "all":
+            e_idle = profile.e_neuron_active_pj if profile.e_neuron_idle_pj is None else profile.e_neuron_idle_pj
+            neuron_pj = active * profile.e_neuron_active_pj + idle * e_idle
+            used.append("e_neuron_idle_pj")
+        else:
+            neuron_pj = active * profile.e_neuron_active_pj
+        per_spike = profile.e_spike_pj
+        used.append("e_spike_pj")
+        if profile.e_hop_pj is not None and profile.hops_per_spike is not None:
+            per_spike += profile.hops_per_spike * profile.e_hop_pj
+            used += ["e_hop_pj", "hops_per_spike"]
+        routing_pj = counts.per_inference("spikes") * per_spike
+
+    latency = latency_s
+    if latency is None:
+        latency = estimate_latency(counts, profile)
+        if latency is not None:
+            used.append("time_step_s" if profile.time_step_s is not None else "throughput_ops_per_s")
+    static_mj: float | None = None
+    if profile.static_power_w is None:
+        notes.append("static energy not included: the profile gives no static power")
+    elif latency is None:
+        notes.append("static energy not included: no latency (pass latency_s, e.g. the input window)")
+    else:
+        static_mj = profile.static_power_w * latency * 1e3  # W * s = J -> mJ
+        used.append("static_power_w")
+
+    return EnergyBreakdown(
+        profile=profile.name,
+        synaptic_ac_mj=ac_pj * PJ_TO_MJ,
+        synaptic_mac_mj=mac_pj * PJ_TO_MJ,
+        neuron_mj=neuron_pj * PJ_TO_MJ,
+        routing_mj=routing_pj * PJ_TO_MJ,
+        static_mj=static_mj,
+        latency_s=latency,
+        notes=notes,
+        estimated_fields=_used_estimates(profile, used),
+    )
+
+
+def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float = 0.0,
+               latency_s: float | None = None) -> EnergyBreakdown:
+    """Energy (mJ) of a dense ANN inference of ``dense_macs`` MACs on ``profile``.
+
+    ``activations`` (outputs computed) cost one neuron update each. Profiles without a MAC figure
+    (chips that only accumulate spikes) cannot run an ANN: ValueError.
+    """
+    if profile.e_mac_pj is None:
+        raise ValueError(f"profile {profile.name} has no MAC energy (e_mac_pj): it cannot run a dense ANN")
+    latency = latency_s
+    if latency is None and profile.throughput_ops_per_s is not None:
+        latency = dense_macs / profile.throughput_ops_per_s
+    notes = []
+    static_mj = None
+    if profile.static_power_w is not None and latency is not None:
+        static_mj = profile.static_power_w * latency * 1e3
+    else:
+        notes.append("static energy not included")
+    return EnergyBreakdown(
+        profile=profile.name,
+        synaptic_ac_mj=0.0,
+        synaptic_mac_mj=dense_macs * profile.e_mac_pj * PJ_TO_MJ,
+        neuron_mj=activations * profile.e_neuron_active_pj * PJ_TO_MJ,
+        routing_mj=0.0,
+        static_mj=static_mj,
+        latency_s=latency,
+        notes=notes,
+        estimated_fields=_used_estimates(profile, ["e_mac_pj", "e_neuron_active_pj", "static_power_w",
+                                                   "throughput_ops_per_s"]),
+    )
