@@ -204,6 +204,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
                 model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                 epoch=epoch + 1, best_mde=best_mde, best_epoch=best_epoch, config=to_dict(cfg),
                 model_config=to_dict(mcfg), metrics=record, name=Path(cfg.out).name or cfg.model,
+                input_hw=[train_ds.resolution[1], train_ds.resolution[0]],
             )
             save_checkpoint(out / LAST, **payload)
             if improved:

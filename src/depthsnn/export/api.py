@@ -1,0 +1,146 @@
+"""``export_checkpoint``: a trained checkpoint -> NIR and/or ONNX files plus a JSON manifest.
+
+SNN and HNN checkpoints give a NIR file (``<name>.nir``) and two ONNX files (``<name>.onnx``,
+T steps unrolled; ``<name>.step.onnx``, one step with explicit state); an ANN gives one ONNX
+file. ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
+and the parity figures measured at export, plus the checkpoint's own hash and configuration.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..atomic import atomic_write_text
+from ..config import to_dict
+from ..errors import ConfigError
+from ..train.checkpoint import model_from_checkpoint
+from .graph import DEFAULT_DT, from_model
+
+FORMATS = ("nir", "onnx")
+MANIFEST = "manifest.json"
+DEFAULT_INPUT_HW = (260, 346)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parse_formats(text: str | None, kind: str) -> list[str]:
+    """``'nir,onnx'`` -> ['nir', 'onnx']; None/``auto`` -> what the model kind supports."""
+    if text is None or text == "auto":
+        return ["onnx"] if kind == "ann" else ["nir", "onnx"]
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"unknown export format {unknown[0] if unknown else text!r} (known: {', '.join(FORMATS)})")
+    if "nir" in formats and kind == "ann":
+        raise ConfigError("an ANN cannot be exported to NIR (NIR describes spiking/neuromorphic graphs); "
+                          "use --format onnx")
+    return formats
+
+
+def verify_nir_roundtrip(graph, path: Path, num_bins: int, seed: int = 0) -> dict[str, Any]:
+    """Run the in-memory graph and the graph read back from ``path`` on the same random events.
+
+    Both sides execute the same arithmetic, so any difference means the file lost information:
+    returns spike mismatches (must be 0) and the largest output difference (must be 0).
+    """
+    import torch
+
+    from ..errors import DataError
+    from .executor import GraphExecutor
+    from .nir_io import read_nir
+
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.rand(max(num_bins, 2), 1, *graph.input.shape, generator=gen) < 0.05).float()
+    out_a, spk_a = GraphExecutor(graph).run(x)
+    out_b, spk_b = GraphExecutor(read_nir(path)).run(x)
+    mismatches = int(sum((spk_a[k] != spk_b[k]).sum() for k in spk_a))
+    diff = float((out_a - out_b).abs().max())
+    if mismatches or diff:
+        raise DataError(f"NIR round trip changed the network: {mismatches} spikes differ, output diff {diff:g}", path)
+    return {"spike_mismatches": mismatches, "max_abs_diff": diff, "spikes": int(sum(s.sum() for s in spk_a.values()))}
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    formats: str | None = None,
+    *,
+    dt: float = DEFAULT_DT,
+    input_hw: tuple[int, int] | None = None,
+    num_bins: int | None = None,
+    opset: int = 17,
+    verify: bool = True,
+    say=print,
+) -> dict[str, Any]:
+    """Export ``checkpoint`` into ``out_dir``; returns the manifest (also written as manifest.json)."""
+    from .nir_io import write_nir
+    from .onnx_export import export_ann_onnx, export_snn_onnx
+
+    checkpoint = Path(checkpoint)
+    model, cfg, ckpt = model_from_checkpoint(checkpoint)
+    kind = model.cfg.kind
+    fmts = parse_formats(formats, kind)
+    if dt <= 0:
+        raise ConfigError(f"dt must be > 0, got {dt}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output path exists and is not a folder", out)
+    out.mkdir(parents=True, exist_ok=True)
+    hw = tuple(input_hw or ckpt.get("input_hw") or DEFAULT_INPUT_HW)
+    T = num_bins or cfg.data.num_bins
+    name = str(ckpt.get("name") or cfg.model).replace("/", "_")
+    files: list[dict[str, Any]] = []
+
+    if "nir" in fmts:
+        graph = from_model(model.core, model.padded_size(*hw), dt)
+        path = write_nir(out / f"{name}.nir", graph, metadata={
+            "checkpoint": str(checkpoint), "name": name, "input_hw": list(hw), "num_bins": T})
+        files.append({"format": "nir", "path": path.name, "sha256": sha256(path), "size_bytes": path.stat().st_size,
+                      "dt": dt, "input_shape": [T, model.cfg.channels, *model.padded_size(*hw)],
+                      "nodes": len(graph.nodes),
+                      "neuron_nodes": len(graph.of_op("if", "lif")), "note": (
+                          "input is the zero-padded frame (bottom/right) of size input_shape[2:]; the depth "
+                          "map is the integrator potential after the last step, cropped to input_hw")})
+        if verify:
+            files[-1]["verification"] = verify_nir_roundtrip(graph, path, T)
+        say(f"[export] wrote {path}")
+    if "onnx" in fmts:
+        if kind == "ann":
+            infos = [export_ann_onnx(model, out / f"{name}.onnx", hw, T, opset, verify=verify)]
+        else:
+            infos = [export_snn_onnx(model, out / f"{name}.onnx", hw, T, opset, form="snn-unrolled", dt=dt,
+                                     verify=verify),
+                     export_snn_onnx(model, out / f"{name}.step.onnx", hw, T, opset, form="snn-step", dt=dt,
+                                     verify=verify)]
+        for info in infos:
+            d = info.to_dict()
+            d["path"] = Path(d["path"]).name
+            files.append({"format": "onnx", "dt": dt if kind != "ann" else None, **d})
+            say(f"[export] wrote {info.path}")
+
+    manifest = {
+        "producer": f"depthsnn {__version__}",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": {"path": str(checkpoint), "sha256": sha256(checkpoint), "epoch": ckpt.get("epoch"),
+                       "name": name},
+        "model": to_dict(model.cfg),
+        "input_hw": list(hw),
+        "num_bins": T,
+        "dt": dt,
+        "opset": opset if "onnx" in fmts else None,
+        "files": files,
+    }
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    say(f"[export] wrote {out / MANIFEST}")
+    return manifest
