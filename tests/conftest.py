@@ -122,3 +122,20 @@ def tiny_synth(tmp_path_factory) -> Path:
     cfg = SynthConfig(sequences=3, seconds=0.6, width=64, height=48, n_objects=(1, 2),
                       object_size_px=(12.0, 24.0), render_hz=400.0)
     return generate_dataset(tmp_path_factory.mktemp("tiny_synth") / "set", cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tiny_synth, tmp_path_factory) -> dict[str, Path]:
+    """best.pt of a tiny SNN, HNN and ANN trained one short epoch on ``tiny_synth`` (T=2)."""
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.train.config import TrainConfig
+    from depthsnn.train.loop import train
+
+    out = {}
+    for model in ("snn-tiny", "hnn-tiny", "ann-tiny"):
+        cfg = TrainConfig(model=model, model_options=["base_channels=4", "levels=3", "residual_blocks=1"],
+                          data=DataConfig(root=str(tiny_synth), split="synthetic", num_bins=2),
+                          out=str(tmp_path_factory.mktemp(model)), epochs=1, max_train_samples=2,
+                          max_val_samples=1, device="cpu")
+        out[model] = train(cfg, progress=False).best_checkpoint
+    return out

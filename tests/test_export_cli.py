@@ -10,31 +10,16 @@ import onnx
 import pytest
 
 from depthsnn.cli.main import main
-from depthsnn.data.dataset import DataConfig
 from depthsnn.export.nir_io import read_nir
-from depthsnn.train.config import TrainConfig
-from depthsnn.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tiny_synth, tmp_path_factory):
-    out = {}
-    for model in ("snn-tiny", "ann-tiny"):
-        cfg = TrainConfig(model=model, model_options=["base_channels=4", "levels=3", "residual_blocks=1"],
-                          data=DataConfig(root=str(tiny_synth), split="synthetic", num_bins=2),
-                          out=str(tmp_path_factory.mktemp(model)), epochs=1, max_train_samples=2,
-                          max_val_samples=1, device="cpu")
-        out[model] = train(cfg, progress=False).best_checkpoint
-    return out
 
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_snn_export_writes_nir_onnx_and_manifest(checkpoints, tmp_path, capsys):
+def test_snn_export_writes_nir_onnx_and_manifest(tiny_checkpoints, tmp_path, capsys):
     out = tmp_path / "exp"
-    assert main(["export", str(checkpoints["snn-tiny"]), "--format", "nir,onnx", "--out", str(out)]) == 0
+    assert main(["export", str(tiny_checkpoints["snn-tiny"]), "--format", "nir,onnx", "--out", str(out)]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert man["input_hw"] == [48, 64] and man["num_bins"] == 2 and man["dt"] == 1e-4
     kinds = {(f["format"], f.get("form")) for f in man["files"]}
@@ -49,15 +34,15 @@ def test_snn_export_writes_nir_onnx_and_manifest(checkpoints, tmp_path, capsys):
         if f["format"] == "onnx":
             onnx.checker.check_model(onnx.load(out / f["path"]))
             assert f["opset"] == 17 and f["max_abs_diff"] <= 1e-4
-    assert man["checkpoint"]["sha256"] == _sha(checkpoints["snn-tiny"])
+    assert man["checkpoint"]["sha256"] == _sha(tiny_checkpoints["snn-tiny"])
 
 
-def test_ann_export_defaults_to_onnx_and_refuses_nir(checkpoints, tmp_path, capsys):
+def test_ann_export_defaults_to_onnx_and_refuses_nir(tiny_checkpoints, tmp_path, capsys):
     out = tmp_path / "ann"
-    assert main(["export", str(checkpoints["ann-tiny"]), "--out", str(out), "--quiet"]) == 0
+    assert main(["export", str(tiny_checkpoints["ann-tiny"]), "--out", str(out), "--quiet"]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert [f["form"] for f in man["files"]] == ["ann"]
-    assert main(["export", str(checkpoints["ann-tiny"]), "--format", "nir", "--out", str(out)]) == 2
+    assert main(["export", str(tiny_checkpoints["ann-tiny"]), "--format", "nir", "--out", str(out)]) == 2
     assert "cannot be exported to NIR" in capsys.readouterr().err
 
 
@@ -66,8 +51,8 @@ def test_ann_export_defaults_to_onnx_and_refuses_nir(checkpoints, tmp_path, caps
     (["--input-hw", "big"], "--input-hw must look like"),
     (["--dt", "0"], "dt must be > 0"),
 ])
-def test_export_bad_options(checkpoints, tmp_path, capsys, args, message):
-    assert main(["export", str(checkpoints["snn-tiny"]), "--out", str(tmp_path / "o"), *args]) == 2
+def test_export_bad_options(tiny_checkpoints, tmp_path, capsys, args, message):
+    assert main(["export", str(tiny_checkpoints["snn-tiny"]), "--out", str(tmp_path / "o"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 

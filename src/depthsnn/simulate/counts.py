@@ -78,6 +78,17 @@ class SimCounts:
         steps = sum(layer.neuron_updates for layer in spiking)
         return sum(layer.spikes for layer in spiking) / steps if steps else 0.0
 
+    def merge(self, other: SimCounts) -> SimCounts:
+        """Add ``other``'s counts (same network) into this one; returns self."""
+        if [layer.name for layer in self.layers] != [layer.name for layer in other.layers]:
+            raise ValueError("cannot merge counts of different networks")
+        self.samples += other.samples
+        for a, b in zip(self.layers, other.layers, strict=True):
+            for key in ("acs", "macs", "dense_ops", "neuron_updates", "active_neuron_updates", "spikes",
+                        "input_events"):
+                setattr(a, key, getattr(a, key) + getattr(b, key))
+        return self
+
     def to_dict(self) -> dict:
         return {
             "samples": self.samples,

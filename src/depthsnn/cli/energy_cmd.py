@@ -1,0 +1,106 @@
+"""``depthsnn energy``: energy per inference, fit and accuracy of a spiking network per chip."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .simulate_cmd import _prepare, add_model_data_args
+
+_EPILOG = """\
+Profiles: the built-in chips (loihi, loihi2, spinnaker, spinnaker2, truenorth, speck) and
+baselines (cpu, gpu, asic45nm_fp32, asic45nm_int8), or your own TOML file (--profile PATH,
+same schema as src/depthsnn/hw_profiles/profiles/*.toml). Each chip is simulated at its weight
+precision, so the MDE column is the accuracy of the network the chip would run. Totals marked *
+use estimated profile numbers (the JSON says which and why). --results DIR fills the Energy
+column of an evaluation's results table (results.md / results.json) with --primary's figure.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "energy",
+        help="energy per inference and fit of a spiking network on each chip profile",
+        description="Simulate the network event-driven and cost it on neuromorphic chips and baselines.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_data_args(p)
+    p.add_argument("--profile", dest="profiles", action="append", metavar="NAME|PATH",
+                   help="profile to cost (repeatable; default: all built-in)")
+    p.add_argument("--latency", default="window", metavar="auto|window|SECONDS",
+                   help="latency for static energy: 'window' = the input window (real-time operation, "
+                        "default), 'auto' = the profile's own timing model only, or seconds")
+    p.add_argument("--results", type=Path, metavar="DIR", help="evaluation folder whose results table gets the energy")
+    p.add_argument("--primary", default="loihi", help="profile whose figure goes into --results (default loihi)")
+    p.set_defaults(func=run)
+
+
+def _latency(text: str, net) -> float | None:
+    from ..errors import ConfigError
+
+    if text == "auto":
+        return None
+    if text == "window":
+        return (net.data.window_ms if net.data else 50.0) / 1000.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--latency must be auto, window or seconds, got {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"--latency must be > 0, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_text
+    from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
+    from ..hw_profiles.assess import assess_profiles
+
+    net, ds = _prepare(args)
+    profiles = [get_profile(p) for p in (args.profiles or builtin_profile_names())]
+    latency = _latency(args.latency, net)
+    assessments = assess_profiles(net, ds, profiles, samples=args.samples, latency_s=latency,
+                                  progress=not args.quiet)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"model": str(args.model), "name": net.name, "kind": net.kind, "latency_s": latency,
+              "samples": assessments[0].simulation.samples,
+              "profiles": [a.to_dict() for a in assessments]}
+    atomic_write_text(args.out / "energy.json", json.dumps(report, indent=2, default=float))
+    chart = energy_bar_chart([a.row for a in assessments], args.out / "energy.png",
+                             title=f"Energy per inference: {net.name}")
+    if args.results is not None:
+        _fill_results(args.results, net, assessments, args.primary)
+    if not args.quiet:
+        print(energy_table([a.row for a in assessments]))
+        print()
+        width = max(len(a.profile.name) for a in assessments)
+        for a in assessments:
+            print(f"{a.profile.name:<{width}}  MDE {a.simulation.metrics['mde_cm']:.2f} cm at {a.precision}")
+            for line in a.row.fit.lines():
+                print(f"{'':<{width}}  {line}")
+        print(f"\nwrote {args.out / 'energy.json'} and {chart}")
+    return 0
+
+
+def _fill_results(results_dir: Path, net, assessments, primary: str) -> None:
+    """Put ``primary``'s energy into the row of ``net`` in an evaluation's results table."""
+    from ..errors import ConfigError, DataError
+    from ..evaluate.report import RESULTS_JSON, ResultRow, write_results
+
+    match = [a for a in assessments if a.profile.name == primary]
+    if not match:
+        raise ConfigError(f"--primary {primary!r} is not among the costed profiles")
+    path = results_dir / RESULTS_JSON
+    if not path.is_file():
+        raise DataError("no results.json here (run depthsnn evaluate first)", results_dir)
+    doc = json.loads(path.read_text())
+    rows = [ResultRow(**r) for r in doc["rows"]]
+    hit = [r for r in rows if r.name == net.name or (r.checkpoint and Path(r.checkpoint).resolve() == net.source.resolve())]
+    if not hit:
+        raise DataError(f"results table has no row for model {net.name!r}", path)
+    for r in hit:
+        r.energy_mj = match[0].row.breakdown.total_mj
+        r.note = ((r.note + "; ") if r.note else "") + f"energy on {primary} ({match[0].precision})"
+    write_results(results_dir, rows)

@@ -1,0 +1,82 @@
+"""Energy, fit and accuracy of one spiking network on each chip profile.
+
+For each profile the network is simulated event-driven at the profile's weight precision
+(float when the chip computes in floating point, else symmetric per-layer integer weights of
+``weight_bits``), so both the operation counts that set the energy and the MDE reported come
+from the network the chip would actually run. Simulations are shared between profiles of the
+same precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..simulate.pipeline import DatasetSimulation, Network, simulate_dataset
+from ..simulate.quantize import QuantConfig
+from .energy import energy_per_inference
+from .mapping import check_fit
+from .profile import HardwareProfile
+from .report import EnergyRow
+
+
+@dataclass
+class ProfileAssessment:
+    """One profile: energy row (breakdown + fit) and the simulation it was computed from."""
+
+    profile: HardwareProfile
+    row: EnergyRow
+    simulation: DatasetSimulation
+
+    @property
+    def precision(self) -> str:
+        bits = self.simulation.weight_bits
+        return "float32" if bits is None else f"int{bits} weights"
+
+    def to_dict(self) -> dict:
+        return {
+            "profile": self.profile.name,
+            "precision": self.precision,
+            "mde_cm": self.simulation.metrics.get("mde_cm"),
+            "metrics": self.simulation.metrics,
+            "energy": self.row.breakdown.to_dict(),
+            "fit": self.row.fit.to_dict() if self.row.fit is not None else None,
+            "fit_lines": self.row.fit.lines() if self.row.fit is not None else [],
+        }
+
+
+def weight_bits_for(profile: HardwareProfile) -> int | None:
+    """Bits to quantise weights to on ``profile`` (None: the chip computes in float)."""
+    if profile.weights_are_float or profile.weight_bits >= 32:
+        return None
+    return int(profile.weight_bits)
+
+
+def assess_profiles(
+    net: Network,
+    dataset,
+    profiles: Sequence[HardwareProfile],
+    *,
+    samples: int | None = 8,
+    latency_s: float | None = None,
+    progress: bool = False,
+) -> list[ProfileAssessment]:
+    """Simulate ``net`` once per distinct precision and cost it on every profile."""
+    sims: dict[int | None, DatasetSimulation] = {}
+    out = []
+    for p in profiles:
+        bits = weight_bits_for(p)
+        if bits not in sims:
+            quant = None if bits is None else QuantConfig(weight_bits=bits)
+            label = "simulate float32" if bits is None else f"simulate int{bits}"
+            sims[bits] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
+                                          progress=label if progress else False)
+        sim = sims[bits]
+        counts = sim.counts
+        counts.metadata.setdefault("weights_are_float", bits is None)
+        counts.metadata["weight_bits"] = 32 if bits is None else bits
+        row = EnergyRow(energy_per_inference(counts, p, latency_s), check_fit(counts, p, net.node_ops))
+        out.append(ProfileAssessment(p, row, sim))
+    return out
