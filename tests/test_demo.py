@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from depthsnn.cli.main import main
+from depthsnn.hw_profiles import energy_per_inference, get_profile
+from depthsnn.simulate.counts import SimCounts
 
 SMALL = ["--synth-set", "sequences=3", "--synth-set", "seconds=0.6", "--synth-set", "width=64",
          "--synth-set", "height=48", "--train-set", "max_train_samples=6", "--train-set",
          "max_val_samples=4", "--train-set", "model_options=base_channels=4,levels=3",
-         "--epochs", "1", "--figures", "1", "--quiet"]
+         "--epochs", "1", "--figures", "1", "--energy-samples", "2", "--quiet"]
 
 
 def test_short_demo_writes_everything_and_reruns(tmp_path, capsys):
@@ -28,6 +32,22 @@ def test_short_demo_writes_everything_and_reruns(tmp_path, capsys):
     assert rows[0]["firing_rate"] > 0 and rows[1]["firing_rate"] is None
     pngs = list((work / "results" / "figures").rglob("*.png"))
     assert len(pngs) == 2
+    # Exports: NIR + two ONNX files for the SNN, one ONNX file for the ANN, hashes in manifests.
+    snn_files = json.loads((work / "exports" / "snn-tiny" / "manifest.json").read_text())["files"]
+    assert sorted(f["path"] for f in snn_files) == ["snn-tiny.nir", "snn-tiny.onnx", "snn-tiny.step.onnx"]
+    ann_files = json.loads((work / "exports" / "ann-tiny" / "manifest.json").read_text())["files"]
+    assert [f["path"] for f in ann_files] == ["ann-tiny.onnx"]
+    # Energy: positive per profile, consistent with the simulator counts, and in the results table.
+    energy = json.loads((work / "energy" / "snn-tiny" / "energy.json").read_text())
+    loihi = next(p for p in energy["profiles"] if p["profile"] == "loihi")
+    assert all(p["energy"]["total_mj"] > 0 for p in energy["profiles"])
+    assert (work / "energy" / "snn-tiny" / "energy.png").stat().st_size > 1000
+    counts = SimCounts.from_dict(energy["simulations"][loihi["precision"]]["counts"])
+    again = energy_per_inference(counts, get_profile("loihi"), energy["latency_s"])
+    assert again.total_mj == pytest.approx(loihi["energy"]["total_mj"], rel=1e-9)
+    assert counts.per_inference("acs") > 0 and counts.firing_rate() > 0
+    table = json.loads((work / "results" / "results.json").read_text())["rows"]
+    assert table[0]["energy_mj"] == loihi["energy"]["total_mj"] and table[1]["energy_mj"] is None
     mtime = (work / "runs" / "snn-tiny" / "last.pt").stat().st_mtime
     # Second run reuses data and checkpoints.
     assert main(["demo", "--workdir", str(work), *SMALL]) == 0

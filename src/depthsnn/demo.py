@@ -1,4 +1,4 @@
-"""The end-to-end demo: data -> train -> evaluate (-> export -> simulate -> energy as they land).
+"""The end-to-end demo: data -> train -> evaluate -> export -> simulate + energy per chip.
 
 Every stage reuses what an earlier run left in the work folder (the data set, finished training
 runs) unless ``fresh`` is set, so ``make demo`` can be re-run cheaply and resumes an interrupted
@@ -34,11 +34,12 @@ class DemoConfig:
     data: str | None = None
     split: str | None = None
     models: list[str] = field(default_factory=lambda: ["snn-tiny", "ann-tiny"])
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 2
     synth_options: list[str] = field(default_factory=list)
     train_options: list[str] = field(default_factory=list)
     figures: int = 4
+    energy_samples: int = 8
     fresh: bool = False
     progress: bool = True
 
@@ -49,6 +50,9 @@ class DemoResult:
     runs: dict[str, Path]
     results: Path
     rows: list[dict]
+    exports: dict[str, Path] = field(default_factory=dict)
+    energy: dict[str, Path] = field(default_factory=dict)
+    energy_tables: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
@@ -101,6 +105,52 @@ def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print) 
     return out
 
 
+def export_model(cfg: DemoConfig, model: str, run_dir: Path, say=print) -> Path:
+    """Export a run's best checkpoint (NIR + ONNX for spiking models, ONNX for the ANN)."""
+    from .export.api import MANIFEST, export_checkpoint
+
+    out = Path(cfg.workdir) / "exports" / model
+    best = run_dir / "best.pt"
+    if (out / MANIFEST).exists() and not cfg.fresh and (out / MANIFEST).stat().st_mtime >= best.stat().st_mtime:
+        say(f"[export] reusing {out}")
+        return out
+    export_checkpoint(best, out, say=lambda msg: say(msg))
+    return out
+
+
+def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=print) -> tuple[Path, str]:
+    """Simulate a spiking run event-driven, cost it on every chip profile, fill the results table."""
+    import json
+
+    from .atomic import atomic_write_text
+    from .hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
+    from .hw_profiles.assess import assess_profiles, assessment_report
+    from .simulate.pipeline import load_network, open_dataset
+
+    out = Path(cfg.workdir) / "energy" / model
+    net = load_network(run_dir / "best.pt")
+    ds = open_dataset(net, None, None, "test")
+    latency = (net.data.window_ms if net.data else 50.0) / 1000.0  # real-time: one input window
+    say(f"[energy] {model}: event-driven simulation of {min(cfg.energy_samples, len(ds))} test samples per precision")
+    res = assess_profiles(net, ds, [get_profile(p) for p in builtin_profile_names()], samples=cfg.energy_samples,
+                          latency_s=latency, progress=cfg.progress)
+    out.mkdir(parents=True, exist_ok=True)
+    report = assessment_report(str(run_dir / "best.pt"), net.name, net.kind, latency, res)
+    atomic_write_text(out / "energy.json", json.dumps(report, indent=2, default=float))
+    energy_bar_chart([a.row for a in res], out / "energy.png", title=f"Energy per inference: {model}")
+    # The results table's Energy column: Loihi, the best documented neuromorphic profile.
+    from .evaluate.report import RESULTS_JSON, ResultRow, write_results
+
+    loihi = next(a for a in res if a.profile.name == "loihi")
+    doc = json.loads((results / RESULTS_JSON).read_text())
+    rows = [ResultRow(**r) for r in doc["rows"]]
+    for r in rows:
+        if r.name == net.name:
+            r.energy_mj = loihi.row.breakdown.total_mj
+    write_results(results, rows)
+    return out, energy_table([a.row for a in res])
+
+
 def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     from .evaluate.api import evaluate_checkpoints
 
@@ -110,4 +160,16 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     say(f"[evaluate] {', '.join(cfg.models)} on the test subset")
     rows = evaluate_checkpoints([runs[m] / "best.pt" for m in cfg.models], data_root=root, split=split,
                                 out_dir=results, figures=cfg.figures, progress=cfg.progress)
-    return DemoResult(root, runs, results, rows)
+    res = DemoResult(root, runs, results, rows)
+    for m in cfg.models:
+        res.exports[m] = export_model(cfg, m, runs[m], say)
+    for m in cfg.models:
+        if not m.startswith("ann"):
+            res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say)
+    if res.energy:
+        import json
+
+        from .evaluate.report import RESULTS_JSON
+
+        res.rows = json.loads((results / RESULTS_JSON).read_text())["rows"]
+    return res

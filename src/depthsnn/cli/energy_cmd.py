@@ -56,7 +56,7 @@ def _latency(text: str, net) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
-    from ..hw_profiles.assess import assess_profiles
+    from ..hw_profiles.assess import assess_profiles, assessment_report
 
     net, ds = _prepare(args)
     profiles = [get_profile(p) for p in (args.profiles or builtin_profile_names())]
@@ -64,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     assessments = assess_profiles(net, ds, profiles, samples=args.samples, latency_s=latency,
                                   progress=not args.quiet)
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"model": str(args.model), "name": net.name, "kind": net.kind, "latency_s": latency,
-              "samples": assessments[0].simulation.samples,
-              "profiles": [a.to_dict() for a in assessments]}
+    report = assessment_report(str(args.model), net.name, net.kind, latency, assessments)
     atomic_write_text(args.out / "energy.json", json.dumps(report, indent=2, default=float))
     chart = energy_bar_chart([a.row for a in assessments], args.out / "energy.png",
                              title=f"Energy per inference: {net.name}")

@@ -80,3 +80,17 @@ def assess_profiles(
         row = EnergyRow(energy_per_inference(counts, p, latency_s), check_fit(counts, p, net.node_ops))
         out.append(ProfileAssessment(p, row, sim))
     return out
+
+
+def assessment_report(model: str, name: str, kind: str, latency_s: float | None,
+                      assessments: Sequence[ProfileAssessment]) -> dict:
+    """JSON-ready report: per profile energy/fit/MDE, and the counts of each distinct simulation
+    (keyed by precision) so every energy figure can be recomputed from the counts it came from."""
+    sims = {a.precision: a.simulation for a in assessments}
+    return {
+        "model": model, "name": name, "kind": kind, "latency_s": latency_s,
+        "samples": assessments[0].simulation.samples if assessments else 0,
+        "profiles": [a.to_dict() for a in assessments],
+        "simulations": {k: {"metrics": v.metrics, "seconds": v.seconds, "counts": v.counts.to_dict()}
+                        for k, v in sims.items()},
+    }

@@ -135,6 +135,18 @@ def pad_frames(frames: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return F.pad(frames, (0, W - w, 0, H - h))
 
 
+def sample_indices(length: int, samples: int | None) -> list[int]:
+    """Indices of up to ``samples`` items (all when None) evenly spaced over a data set of ``length``.
+
+    The one choice of samples shared by the simulator and ``depthsnn compare``, so models run
+    side by side see the same items.
+    """
+    n = length if samples is None else min(samples, length)
+    if n < 1:
+        raise ConfigError("nothing to simulate: choose at least one sample")
+    return [int(i) for i in np.unique(np.linspace(0, length - 1, n).round().astype(int))]
+
+
 def simulate_dataset(
     net: Network,
     dataset: EventDepthDataset,
@@ -146,10 +158,7 @@ def simulate_dataset(
     progress: bool | str = False,
 ) -> DatasetSimulation:
     """Simulate up to ``samples`` items of ``dataset`` (evenly spaced) event-driven."""
-    n = len(dataset) if samples is None else min(samples, len(dataset))
-    if n < 1:
-        raise ConfigError("nothing to simulate: choose at least one sample")
-    idx = np.unique(np.linspace(0, len(dataset) - 1, n).round().astype(int))
+    idx = sample_indices(len(dataset), samples)
     sim = EventSimulator(net.graph, dtype, quantization)
     metrics = DepthMetrics(to_metres=net.to_metres)
     total: SimCounts | None = None

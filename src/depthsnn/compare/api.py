@@ -1,0 +1,270 @@
+"""``compare``: an ANN baseline in onnxruntime against SNNs/HNNs in the event-driven simulator.
+
+Every model runs on the same samples (evenly spaced over the subset, chosen by
+:func:`~depthsnn.simulate.pipeline.sample_indices`). The result has one row per model and
+runtime or hardware profile:
+
+* ANN, ``onnxruntime``: metrics of the exported file, measured warm batch-1 latency, dense MACs.
+* ANN on each ANN profile (GPU, CPU, 45 nm ASIC): energy ``ann_energy(dense MACs)``; latency is
+  the profile's throughput estimate.
+* SNN/HNN, ``simulator``: float32 simulation, its metrics, the median per-sample wall time of the
+  simulator on this machine's CPU (not a chip latency), ACs + MACs per inference.
+* SNN/HNN on each neuromorphic profile: simulated at the chip's weight precision
+  (:func:`~depthsnn.hw_profiles.assess.assess_profiles`), so MDE and energy are those of the
+  network the chip would run; latency is the chip's own timing estimate when it has one.
+
+Static energy uses the input window as latency (real-time operation, like
+``depthsnn energy --latency window``). ``ratio`` is the reference ANN energy (on ``gpu`` when
+costed, else the first ANN profile) over the row's energy: > 1 means the row is cheaper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import ConfigError, DataError
+from .ann_runtime import AnnModel, AnnRun, ann_dataset, load_ann, run_ann
+from .ops import MacCount, dense_macs
+
+DEFAULT_ANN_PROFILES = ("gpu", "cpu", "asic45nm_fp32", "asic45nm_int8")
+REFERENCE_PROFILE = "gpu"
+JSON_FORMAT = "depthsnn-compare"
+JSON_VERSION = 1
+DEFAULT_WINDOW_S = 0.05
+
+
+@dataclass
+class CompareRow:
+    """One model on one runtime (``onnxruntime``, ``simulator``) or hardware profile.
+
+    ``latency_source``: ``measured`` (wall time on this machine) or ``estimate`` (the profile's
+    timing model); None with ``latency_s`` when unknown. ``ops`` is per inference: dense MACs for
+    the ANN, ACs + MACs for spiking models (``ops_detail`` splits them and adds ``dense_ops``).
+    ``energy`` is the profile's breakdown dict (None for runtime rows); ``estimated`` says whether
+    it uses estimated profile numbers.
+    """
+
+    model: str
+    kind: str  # ANN | SNN | HNN
+    runtime: str
+    precision: str
+    metrics: dict[str, float]
+    latency_s: float | None
+    latency_source: str | None
+    ops: float
+    ops_type: str
+    ops_detail: dict[str, float] = field(default_factory=dict)
+    energy_mj: float | None = None
+    energy: dict[str, Any] | None = None
+    estimated: bool = False
+    ratio: float | None = None
+    fits: str | None = None
+
+    @property
+    def is_profile(self) -> bool:
+        return self.energy_mj is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Comparison:
+    """Everything :func:`compare` measured (``to_dict`` is the JSON report)."""
+
+    rows: list[CompareRow]
+    models: list[dict[str, Any]]
+    data: dict[str, Any]
+    reference: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": JSON_FORMAT, "version": JSON_VERSION, "producer": f"depthsnn {__version__}",
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "data": self.data, "reference": self.reference, "models": self.models,
+                "rows": [r.to_dict() for r in self.rows], "notes": self.notes}
+
+
+def _profiles(names: Sequence[str] | None, default: Sequence[str], what: str):
+    from ..hw_profiles import get_profile
+
+    names = list(default if names is None else names)
+    if not names:
+        raise ConfigError(f"{what}: give at least one profile")
+    return [get_profile(n) for n in names]
+
+
+def neuromorphic_profile_names() -> list[str]:
+    """Built-in profiles of kind ``neuromorphic`` (the default SNN profiles)."""
+    from ..hw_profiles import builtin_profiles
+
+    return [name for name, p in builtin_profiles().items() if p.kind == "neuromorphic"]
+
+
+def _load_snn(path: Path):
+    from ..simulate.pipeline import load_network
+
+    try:
+        return load_network(path)
+    except ConfigError as exc:
+        if "ANN" in exc.problem:  # load_network refuses ANNs; say which option takes them
+            raise ConfigError("--snn takes an SNN or HNN, this checkpoint is an ANN (pass it as --ann)",
+                              path) from None
+        raise
+
+
+def _describe_input(kind: str, name: str, channels: int, hw: tuple[int, int]) -> str:
+    modality = {4: "binocular", 2: "monocular"}.get(channels, f"{channels}-channel")
+    return f"{kind} {name!r} takes {modality} {hw[0]}x{hw[1]} input"
+
+
+def _check_inputs(ann: AnnModel, nets) -> None:
+    """ANN and spiking models must take the same modality and resolution to share samples."""
+    for net in nets:
+        ch = int(net.graph.input.shape[0])
+        if ch != ann.channels or tuple(net.input_hw) != ann.input_hw:
+            raise ConfigError(
+                f"{_describe_input('the ANN', ann.name, ann.channels, ann.input_hw)} but "
+                f"{_describe_input('the ' + net.kind.upper(), net.name, ch, net.input_hw)}: "
+                "models trained on different modalities or resolutions cannot run on the same samples")
+
+
+def _check_samples(named: Sequence[tuple[str, Any]]) -> None:
+    """Every model's data set must list the same samples, so the same indices pick the same items."""
+    ref_name, ref = named[0]
+    for name, ds in named[1:]:
+        if ds.samples != ref.samples:
+            raise DataError(f"the data sets of {name!r} ({len(ds)} samples of split {ds.split_name!r}) and "
+                            f"{ref_name!r} ({len(ref)} samples of split {ref.split_name!r}) differ: the "
+                            "models cannot run on the same samples (pass --data/--split)")
+
+
+def compare(
+    ann: str | Path,
+    snns: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    split: str | None = None,
+    subset: str = "test",
+    samples: int = 8,
+    repeats: int = 5,
+    ann_profiles: Sequence[str] | None = None,
+    snn_profiles: Sequence[str] | None = None,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Run ``ann`` (checkpoint or ONNX) and each of ``snns`` on the same samples; see the module docstring.
+
+    A checkpoint ``ann`` is exported to ``out_dir/<name>.onnx`` first. Profiles are names of
+    built-in profiles or TOML paths; ``snn_profiles`` None means every neuromorphic built-in.
+    Writes nothing else (see :func:`~depthsnn.compare.report.write_outputs`).
+    """
+    from ..hw_profiles import ann_energy, estimate_latency
+    from ..hw_profiles.assess import assess_profiles
+    from ..simulate.pipeline import open_dataset, sample_indices, simulate_dataset
+
+    say = say or (lambda _msg: None)
+    if samples < 1:
+        raise ConfigError(f"--samples must be >= 1, got {samples}")
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    if not snns:
+        raise ConfigError("give at least one spiking model (--snn)")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("output path exists and is not a folder", out_dir)
+    a_profiles = _profiles(ann_profiles, DEFAULT_ANN_PROFILES, "--ann-profiles")
+    s_profiles = _profiles(snn_profiles, neuromorphic_profile_names(), "--snn-profiles")
+    for p in a_profiles:
+        if p.e_mac_pj is None:
+            raise ConfigError(f"--ann-profiles: profile {p.name!r} has no MAC energy (e_mac_pj): it cannot run "
+                              "a dense ANN")
+
+    nets = []
+    for path in snns:
+        net = _load_snn(Path(path))
+        if net.data is None and data_root is None:
+            raise ConfigError("a NIR file does not say which data it was trained on: pass --data DIR", path)
+        nets.append(net)
+    model = load_ann(ann, out_dir, fallback_data=nets[0].data)
+    _check_inputs(model, nets)
+    datasets = [open_dataset(net, data_root, split, subset) for net in nets]
+    a_ds = ann_dataset(model, data_root, split, subset)
+    _check_samples([(f"ANN {model.name}", a_ds), *((f"{n.kind.upper()} {n.name}", d) for n, d in zip(nets, datasets, strict=True))])
+    indices = sample_indices(len(a_ds), samples)
+
+    say(f"[compare] ANN {model.name}: onnxruntime on {len(indices)} samples")
+    run: AnnRun = run_ann(model, a_ds, indices, repeats)
+    macs: MacCount = dense_macs(model.model, model.input_hw, model.num_bins)
+    window = (model.data.window_ms / 1000.0) if model.data else DEFAULT_WINDOW_S
+    rows = [CompareRow(model.name, "ANN", f"onnxruntime ({run.provider})", "float32", run.metrics, run.latency_s,
+                       "measured", float(macs.macs), "MACs", {"macs": float(macs.macs)})]
+    for p in a_profiles:
+        b = ann_energy(macs.macs, p, latency_s=window)
+        rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics, ann_energy(macs.macs, p).latency_s,
+                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, b.total_mj,
+                               b.to_dict(), bool(b.estimated_fields)))
+    ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
+    ref_mj = next(r.energy_mj for r in rows if r.runtime == ref_profile)
+
+    models: list[dict[str, Any]] = [{
+        "name": model.name, "kind": "ANN", "source": str(model.source), "onnx": str(model.onnx_path),
+        "input_hw": list(model.input_hw), "num_bins": model.num_bins, "modality": model.modality,
+        "window_s": window, "onnxruntime": run.to_dict(), "dense_macs": macs.to_dict(), "export": model.export}]
+    for net, ds in zip(nets, datasets, strict=True):
+        kind = net.kind.upper()
+        net_window = (net.data.window_ms / 1000.0) if net.data else DEFAULT_WINDOW_S
+        say(f"[compare] {kind} {net.name}: simulator float32 and {len(s_profiles)} profiles")
+        sim = simulate_dataset(net, ds, samples=samples, progress=f"simulate {net.name}" if progress else False)
+        rows.append(CompareRow(net.name, kind, "simulator (this CPU)", "float32", sim.metrics,
+                               _median(sim.per_sample_seconds), "measured", *_spiking_ops(sim.counts)))
+        assessments = assess_profiles(net, ds, s_profiles, samples=samples, latency_s=net_window, progress=progress)
+        for a in assessments:
+            b = a.row.breakdown
+            rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,
+                                   estimate_latency(a.simulation.counts, a.profile), "estimate",
+                                   *_spiking_ops(a.simulation.counts), b.total_mj, b.to_dict(),
+                                   bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None))
+        models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
+                       "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
+                       "profiles": [a.to_dict() for a in assessments]})
+    for r in rows:
+        if r.energy_mj is not None:
+            r.ratio = ref_mj / r.energy_mj if r.energy_mj > 0 else None
+        if r.latency_s is None:
+            r.latency_source = None
+
+    ref = a_ds
+    data = {"root": str(ref.root), "split": ref.split_name, "subset": subset, "samples": len(indices),
+            "indices": indices, "items": [[s.seq, s.label] for s in (ref.samples[i] for i in indices)]}
+    notes = [
+        f"All models ran on the same {len(indices)} samples of subset {subset!r} of split {ref.split_name!r}.",
+        f"ANN latency: median of {repeats} warm batch-1 runs in onnxruntime ({run.provider}).",
+        "Simulator latency: median per-sample wall time of the event-driven simulator on this machine's CPU "
+        "(a software simulation, not a chip latency).",
+        "Profile latency: the chip's own timing estimate (time step x T, or operations / throughput); "
+        "static energy uses the input window as latency (real-time operation).",
+        "ANN energy counts its dense MACs only (activations are not costed); spiking energy includes synaptic "
+        "ops, neuron updates, spike routing and static power where the profile gives them.",
+        f"ratio = ANN energy on {ref_profile} / row energy (> 1: the row uses less energy).",
+    ]
+    reference = {"model": model.name, "profile": ref_profile, "energy_mj": ref_mj}
+    return Comparison(rows, models, data, reference, notes)
+
+
+def _spiking_ops(counts) -> tuple[float, str, dict[str, float]]:
+    acs, macs = counts.per_inference("acs"), counts.per_inference("macs")
+    return acs + macs, "ACs+MACs", {"acs": acs, "macs": macs, "dense_ops": counts.per_inference("dense_ops")}
+
+
+def _median(values: Sequence[float]) -> float | None:
+    import statistics
+
+    return statistics.median(values) if values else None

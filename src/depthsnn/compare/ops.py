@@ -1,0 +1,61 @@
+"""Dense multiply-accumulate count of an ANN :class:`~depthsnn.models.DepthNet` per inference.
+
+Counted by running one zero input of batch 1 through the model with forward hooks on every
+convolution: a conv producing ``N`` output elements does ``N * Cin / groups * kH * kW`` MACs
+(a transposed conv: input elements ``* Cout / groups * kH * kW``). This is what the exported
+ONNX graph computes, because the ANN does the same work for every input. Biases, activations,
+upsampling and additions are not MACs; ``activations`` (conv output elements, one activation
+each) is reported alongside for reference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class MacCount:
+    """MACs of one inference, in total and per conv layer (module name -> MACs)."""
+
+    macs: int
+    activations: int
+    layers: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"macs": self.macs, "activations": self.activations, "layers": dict(self.layers)}
+
+
+def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> MacCount:
+    """MACs of one inference of ``model`` (a DepthNet) on frames [1, num_bins, C, H, W] of ``input_hw``.
+
+    The input is padded by the model as in deployment, so the count is that of the padded size.
+    """
+    layers: dict[str, int] = {}
+    outputs = 0
+
+    def hook(name: str):
+        def count(module: nn.modules.conv._ConvNd, inputs, output) -> None:
+            nonlocal outputs
+            kernel = math.prod(module.kernel_size)
+            if module.transposed:  # each input element is scattered to Cout/groups * k outputs
+                n = inputs[0].numel() * module.out_channels // module.groups * kernel
+            else:
+                n = output.numel() * module.in_channels // module.groups * kernel
+            layers[name] = layers.get(name, 0) + int(n)
+            outputs += int(output.numel())
+        return count
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
+               if isinstance(m, nn.modules.conv._ConvNd)]
+    try:
+        x = torch.zeros(1, num_bins, model.cfg.channels, *input_hw)
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return MacCount(sum(layers.values()), outputs, layers)

@@ -1,0 +1,150 @@
+"""Comparison report: terminal table, markdown (main + metrics tables), JSON and accuracy-vs-energy plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..atomic import atomic_path, atomic_write_text
+from ..evaluate.report import _json_safe
+from .api import Comparison, CompareRow
+
+COMPARISON_MD = "comparison.md"
+COMPARISON_JSON = "comparison.json"
+PLOT_PNG = "accuracy_vs_energy.png"
+DASH = "—"
+
+MAIN_HEADER = ("model", "kind", "runtime/profile", "MDE cm", "abs rel", "δ<1.25", "latency", "ops/inference",
+               "energy mJ", "ratio vs ANN")
+# (metric key, header, format) of the metrics table.
+_METRICS = (("mde_cm", "MDE [cm]", "{:.2f}"), ("abs_rel", "Abs rel", "{:.4f}"), ("sq_rel", "Sq rel", "{:.4f}"),
+            ("rmse", "RMSE [m]", "{:.4f}"), ("rmse_log", "RMSE log", "{:.4f}"), ("si_log", "SI-log", "{:.4f}"),
+            ("delta1", "δ<1.25", "{:.4f}"), ("delta2", "δ<1.25²", "{:.4f}"), ("delta3", "δ<1.25³", "{:.4f}"))
+
+
+def _num(x: float | None, spec: str) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return DASH
+    return spec.format(x)
+
+
+def _sci(x: float | None) -> str:
+    """Energies, ratios and op counts span many decades: 3 significant digits, scientific outside [1e-3, 1e4)."""
+    if x is None:
+        return DASH
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def _latency(s: float | None, source: str | None) -> str:
+    if s is None:
+        return DASH
+    text = f"{s:.3g} s" if s >= 1 else f"{s * 1e3:.3g} ms" if s >= 1e-3 else f"{s * 1e6:.3g} us"
+    return text + (" (est.)" if source == "estimate" else "")
+
+
+def main_cells(row: CompareRow) -> list[str]:
+    """The main table's cells for ``row`` (energy marked * when it uses estimated profile numbers)."""
+    m = row.metrics
+    runtime = row.runtime + (f" [{row.precision}]" if row.precision != "float32" else "")
+    energy = DASH if row.energy_mj is None else _sci(row.energy_mj) + ("*" if row.estimated else "")
+    ratio = DASH if row.ratio is None else f"{_sci(row.ratio)}x"
+    return [row.model, row.kind, runtime, _num(m.get("mde_cm"), "{:.2f}"), _num(m.get("abs_rel"), "{:.4f}"),
+            _num(m.get("delta1"), "{:.4f}"), _latency(row.latency_s, row.latency_source),
+            f"{_sci(row.ops)} {row.ops_type}", energy, ratio]
+
+
+def terminal_table(comparison: Comparison) -> str:
+    """Fixed-width main table with a legend line, for the terminal."""
+    body = [main_cells(r) for r in comparison.rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(MAIN_HEADER)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        # Names left-aligned, numbers right-aligned.
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    ref = comparison.reference
+    lines = [fmt(MAIN_HEADER), "  ".join("-" * w for w in widths), *(fmt(b) for b in body)]
+    lines.append(f"{comparison.data['samples']} samples; energy per inference; * uses estimated profile numbers; "
+                 f"(est.) = chip timing estimate; ratio = ANN on {ref['profile']} / row.")
+    return "\n".join(lines)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> str:
+    sep = [":---" if i < left else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def markdown(comparison: Comparison) -> str:
+    """comparison.md: data, main table, full metrics per model and precision, notes."""
+    d = comparison.data
+    main = _md_table(MAIN_HEADER, [main_cells(r) for r in comparison.rows], left=3)
+    # Metrics differ only between runtimes and weight precisions, not between profiles of one precision.
+    seen, metric_rows = set(), []
+    for r in comparison.rows:
+        precision = r.precision if r.is_profile or r.kind != "ANN" else f"{r.precision}, {r.runtime}"
+        key = (r.model, r.kind, precision)
+        if key in seen or (r.kind == "ANN" and r.is_profile):
+            continue
+        seen.add(key)
+        metric_rows.append([r.model, r.kind, precision, *(_num(r.metrics.get(k), f) for k, _, f in _METRICS),
+                            str(r.metrics.get("frames", DASH))])
+    metrics = _md_table(["model", "kind", "precision", *(h for _, h, _ in _METRICS), "frames"], metric_rows, left=3)
+    notes = "\n".join(f"- {n}" for n in comparison.notes)
+    return (f"# ANN vs SNN comparison\n\nData: `{d['root']}`, split `{d['split']}`, subset `{d['subset']}`, "
+            f"{d['samples']} samples (indices {d['indices']}).\n\n## Main table\n\n{main}\n\n"
+            "Energy in mJ per inference; * uses estimated profile numbers; (est.) latency is the chip's timing "
+            f"estimate.\n\n## Depth metrics\n\n{metrics}\n\n## Notes\n\n{notes}\n")
+
+
+def accuracy_energy_plot(comparison: Comparison, path: str | Path) -> Path:
+    """Scatter of MDE against energy per inference (log x), one labelled marker per model x profile.
+
+    Uses the Agg canvas directly (no pyplot), so no global matplotlib state is touched.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = [r for r in comparison.rows if r.energy_mj is not None and r.energy_mj > 0
+              and math.isfinite(r.metrics.get("mde_cm", math.nan))]
+    fig = Figure(figsize=(8.0, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    markers = "osD^vP*Xh"
+    models = list(dict.fromkeys((r.model, r.kind) for r in points))
+    for k, (name, kind) in enumerate(models):
+        mine = [r for r in points if (r.model, r.kind) == (name, kind)]
+        ax.scatter([r.energy_mj for r in mine], [r.metrics["mde_cm"] for r in mine], marker=markers[k % len(markers)],
+                   s=50, label=f"{kind} {name}", zorder=3)
+        for r in mine:
+            ax.annotate(r.runtime, (r.energy_mj, r.metrics["mde_cm"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize="x-small")
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per inference [mJ] (log scale)")
+    ax.set_ylabel("MDE [cm] (at the profile's precision)")
+    ax.set_title(f"Accuracy vs energy ({comparison.data['samples']} samples)")
+    ax.grid(which="major", alpha=0.3)
+    if models:
+        ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    return path
+
+
+def write_outputs(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:
+    """Write comparison.md, comparison.json and accuracy_vs_energy.png atomically into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / COMPARISON_MD, "json": out / COMPARISON_JSON, "plot": out / PLOT_PNG}
+    atomic_write_text(paths["markdown"], markdown(comparison))
+    doc = _json_safe(comparison.to_dict())
+    atomic_write_text(paths["json"], json.dumps(doc, indent=2, allow_nan=False, default=float) + "\n")
+    accuracy_energy_plot(comparison, paths["plot"])
+    return paths
