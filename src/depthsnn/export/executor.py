@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .graph import STATEFUL_OPS, NetGraph, step_gain, tau_steps
+from .graph import STATEFUL_OPS, NetGraph, charge, fire
 
 
 class GraphExecutor(nn.Module):
@@ -67,19 +67,12 @@ class GraphExecutor(nn.Module):
             elif n.op == "upsample":
                 values[n.name] = F.interpolate(inp, scale_factor=float(p["scale"]), mode="nearest")
             elif n.op in ("if", "lif", "integrator"):
-                v = state[k]
+                v = charge(n.op, p, state[k], inp, g.dt)
                 k += 1
-                if n.op == "lif":
-                    # NIR LIF: tau dv/dt = (v_leak - v) + r I; one Euler step of length dt.
-                    v = v + (p["r"] * inp + p["v_leak"] - v) / tau_steps(p["tau"], g.dt)
-                else:
-                    gain = step_gain(p["r"], g.dt)
-                    v = v + inp if gain == 1.0 else v + gain * inp
                 if n.op == "integrator":
                     values[n.name] = v
                 else:
-                    s = (v > p["v_threshold"]).to(self.dtype)  # NIR: strictly above threshold
-                    v = s * p["v_reset"] + (1.0 - s) * v
+                    s, v = fire(p, v)
                     values[n.name] = s
                     spikes[n.name] = s
                 new_state.append(v)

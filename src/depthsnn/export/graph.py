@@ -142,6 +142,26 @@ def tau_steps(tau: float, dt: float) -> float:
     return float(f"{tau / dt:.9g}")
 
 
+def charge(op: str, p: dict[str, Any], v, inp, dt: float):
+    """Membrane potential after one step of input, before firing: NIR's IF / LIF / I dynamics
+    discretised at ``dt`` and written exactly as spikingjelly computes them.
+
+    The single definition shared by the dense executor, the dense reference and the event-driven
+    simulator, so that all three agree bit for bit. ``v`` and ``inp`` are torch tensors.
+    """
+    if op == "lif":
+        # tau dv/dt = (v_leak - v) + r I, one Euler step: spikingjelly's v + (x - v) / tau.
+        return v + (p["r"] * inp + p["v_leak"] - v) / tau_steps(p["tau"], dt)
+    gain = step_gain(p["r"], dt)
+    return v + inp if gain == 1.0 else v + gain * inp
+
+
+def fire(p: dict[str, Any], v):
+    """Spikes (NIR: strictly above threshold) and the hard-reset potential: ``(s, v_after)``."""
+    s = (v > p["v_threshold"]).to(v.dtype)
+    return s, s * p["v_reset"] + (1.0 - s) * v
+
+
 def from_model(core: nn.Module, input_hw: tuple[int, int], dt: float = DEFAULT_DT) -> NetGraph:
     """The :class:`NetGraph` of a :class:`~depthsnn.models.UNetCore` for input size ``input_hw``.
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..export.graph import NEURON_OPS, STATEFUL_OPS, NetGraph, step_gain, tau_steps
+from ..export.graph import NEURON_OPS, STATEFUL_OPS, NetGraph, charge, fire
 from .counts import LayerCounts, SimCounts
 from .quantize import QuantConfig, quantize_graph
 from .scatter import ConvScatter, axis_table
@@ -215,18 +215,13 @@ class EventSimulator:
             if n.op == "output":
                 values[n.name] = inp
                 continue
-            # Stateful node: the same expressions as GraphExecutor.step, for bit-identical results.
+            # Stateful node: the arithmetic shared with GraphExecutor (graph.charge / graph.fire).
             c = lc[n.name]
             c.neuron_updates += inp.numel()
             nz = int(torch.count_nonzero(inp))
             c.active_neuron_updates += nz
             c.input_events += nz
-            v = state[n.name]
-            if n.op == "lif":
-                v = v + (p["r"] * inp + p["v_leak"] - v) / tau_steps(p["tau"], g.dt)
-            else:
-                gain = step_gain(p["r"], g.dt)
-                v = v + inp if gain == 1.0 else v + gain * inp
+            v = charge(n.op, p, state[n.name], inp, g.dt)
             quantum = p.get("state_quantum")
             if quantum is not None:
                 lim = 2 ** (p["state_bits"] - 1) - 1
@@ -240,14 +235,12 @@ class EventSimulator:
                 values[n.name] = v
             else:
                 if quantum is None:
-                    s = v > p["v_threshold"]  # NIR: strictly above threshold
-                    sf = s.to(self.dtype)
-                    v = sf * p["v_reset"] + (1.0 - sf) * v
+                    sf, v = fire(p, v)
                 else:
                     sf = s.to(self.dtype)
                 values[n.name] = sf
                 spikes[n.name] = sf
-                c.spikes += int(s.sum())
+                c.spikes += int(sf.sum())
             state[n.name] = v
         return values[g.output.name], spikes
 

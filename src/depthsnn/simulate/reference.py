@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..export.graph import STATEFUL_OPS, NetGraph, step_gain, tau_steps
+from ..export.graph import STATEFUL_OPS, NetGraph, charge, fire
 
 
 @torch.no_grad()
@@ -48,18 +48,12 @@ def dense_reference(graph: NetGraph, x_seq: np.ndarray | torch.Tensor, dtype: ty
                 values[n.name] = F.interpolate(inp, scale_factor=float(p["scale"]), mode="nearest")
             elif n.op == "output":
                 values[n.name] = inp
-            else:  # the expressions of GraphExecutor.step
-                v = state[n.name]
-                if n.op == "lif":
-                    v = v + (p["r"] * inp + p["v_leak"] - v) / tau_steps(p["tau"], g.dt)
-                else:
-                    gain = step_gain(p["r"], g.dt)
-                    v = v + inp if gain == 1.0 else v + gain * inp
+            else:  # the neuron arithmetic shared with GraphExecutor and the simulator
+                v = charge(n.op, p, state[n.name], inp, g.dt)
                 if n.op == "integrator":
                     values[n.name] = v
                 else:
-                    s = (v > p["v_threshold"]).to(tdt)
-                    v = s * p["v_reset"] + (1.0 - s) * v
+                    s, v = fire(p, v)
                     values[n.name] = s
                     rec.setdefault(n.name, []).append(s[0].bool().numpy())
                 state[n.name] = v
