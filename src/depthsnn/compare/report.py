@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path, atomic_write_text
 from ..evaluate.report import _json_safe
-from .api import Comparison, CompareRow
+from .api import CompareRow, Comparison
 
 COMPARISON_MD = "comparison.md"
 COMPARISON_JSON = "comparison.json"
@@ -87,7 +87,7 @@ def markdown(comparison: Comparison) -> str:
     # Metrics differ only between runtimes and weight precisions, not between profiles of one precision.
     seen, metric_rows = set(), []
     for r in comparison.rows:
-        precision = r.precision if r.is_profile or r.kind != "ANN" else f"{r.precision}, {r.runtime}"
+        precision = r.precision if r.is_profile else f"{r.precision}, {r.runtime}"
         key = (r.model, r.kind, precision)
         if key in seen or (r.kind == "ANN" and r.is_profile):
             continue
@@ -121,9 +121,10 @@ def accuracy_energy_plot(comparison: Comparison, path: str | Path) -> Path:
         mine = [r for r in points if (r.model, r.kind) == (name, kind)]
         ax.scatter([r.energy_mj for r in mine], [r.metrics["mde_cm"] for r in mine], marker=markers[k % len(markers)],
                    s=50, label=f"{kind} {name}", zorder=3)
-        for r in mine:
-            ax.annotate(r.runtime, (r.energy_mj, r.metrics["mde_cm"]), textcoords="offset points", xytext=(5, 4),
-                        fontsize="x-small")
+        for j, r in enumerate(mine):
+            # Profiles of one precision share an MDE and often sit close: stagger their labels.
+            ax.annotate(r.runtime, (r.energy_mj, r.metrics["mde_cm"]), textcoords="offset points",
+                        xytext=(5, 4 - 9 * (j % 3)), fontsize="x-small")
     ax.set_xscale("log")
     ax.set_xlabel("energy per inference [mJ] (log scale)")
     ax.set_ylabel("MDE [cm] (at the profile's precision)")

@@ -1,0 +1,188 @@
+"""``depthsnn compare``: ANN in onnxruntime vs SNN/HNN in the simulator on the same samples.
+
+Expectations are computed independently: the ANN's MDE with the torch model, its MACs by hand
+from the conv shapes, the SNN's operations with ``simulate_dataset``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from depthsnn.cli.main import main
+
+SAMPLES = 3
+GPU_PJ_PER_MAC = 300.0  # Degnan 2015: 0.3 nJ per op (design.md s.7)
+
+
+@pytest.fixture(scope="module")
+def compared(tiny_checkpoints, tmp_path_factory):
+    """One CLI run: ANN checkpoint vs the tiny SNN and HNN; returns (out dir, comparison.json)."""
+    out = tmp_path_factory.mktemp("compare")
+    rc = main(["compare", "--ann", str(tiny_checkpoints["ann-tiny"]), "--snn", str(tiny_checkpoints["snn-tiny"]),
+               "--snn", str(tiny_checkpoints["hnn-tiny"]), "--samples", str(SAMPLES), "--repeats", "2",
+               "--snn-profiles", "loihi,speck", "--out", str(out), "--quiet"])
+    assert rc == 0
+    return out, json.loads((out / "comparison.json").read_text())
+
+
+def _row(doc, kind, runtime_prefix):
+    return next(r for r in doc["rows"] if r["kind"] == kind and r["runtime"].startswith(runtime_prefix))
+
+
+def test_outputs_exist_and_parse(compared):
+    out, doc = compared
+    assert doc["format"] == "depthsnn-compare" and doc["data"]["samples"] == SAMPLES
+    md = (out / "comparison.md").read_text()
+    assert "| model | kind | runtime/profile |" in md and "## Depth metrics" in md
+    png = (out / "accuracy_vs_energy.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    runtimes = {(r["kind"], r["runtime"].split(" ")[0]) for r in doc["rows"]}
+    assert {("ANN", "onnxruntime"), ("ANN", "gpu"), ("ANN", "cpu"), ("ANN", "asic45nm_fp32"), ("ANN", "asic45nm_int8"),
+            ("SNN", "simulator"), ("SNN", "loihi"), ("SNN", "speck"), ("HNN", "simulator"), ("HNN", "loihi"),
+            ("HNN", "speck")} == runtimes
+    onnx_file = out / f"{doc['models'][0]['name']}.onnx"  # the checkpoint was exported first
+    assert onnx_file.is_file() and doc["models"][0]["onnx"] == str(onnx_file)
+    assert not list(out.glob("*.tmp"))
+
+
+def _samples(n_items: int, n: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, n_items - 1, min(n, n_items)).round()})
+
+
+def test_ann_mde_matches_torch(compared, tiny_checkpoints):
+    from depthsnn.data.dataset import EventDepthDataset
+    from depthsnn.train.checkpoint import model_from_checkpoint
+    from depthsnn.train.loop import to_metres_fn
+    from depthsnn.train.metrics import DepthMetrics
+
+    _, doc = compared
+    model, cfg, _ = model_from_checkpoint(tiny_checkpoints["ann-tiny"])
+    ds = EventDepthDataset.from_config(dataclasses.replace(cfg.data, cache_dir=None), "test")
+    idx = _samples(len(ds), SAMPLES)
+    assert doc["data"]["indices"] == idx
+    metrics = DepthMetrics(to_metres=to_metres_fn(cfg))
+    with torch.no_grad():
+        for i in idx:
+            frames, depth, mask = ds[i]
+            metrics.update(model(frames[None]).depth, depth[None], mask[None])
+    want = metrics.compute()["mde_cm"]
+    for r in doc["rows"]:
+        if r["kind"] == "ANN":
+            assert r["metrics"]["mde_cm"] == pytest.approx(want, abs=1e-4)
+
+
+def _hand_macs(c_in: int, base: int, levels: int, blocks: int, h: int, w: int) -> int:
+    """MACs of the U-Net (T summed to 1) from its conv shapes: out H x W x Cout x Cin x k x k."""
+    ch = [base * 2**i for i in range(levels + 1)]
+    macs = h * w * ch[0] * c_in * 25  # bottom 5x5
+    for i in range(levels):  # stride-2 5x5 encoders
+        macs += (h >> (i + 1)) * (w >> (i + 1)) * ch[i + 1] * ch[i] * 25
+    macs += blocks * 2 * (h >> levels) * (w >> levels) * ch[levels] ** 2 * 9  # SEW 3x3 pairs
+    for i in range(levels):  # decoders (after x2 upsampling) and full-size 3x3 heads to 1 channel
+        macs += (h >> i) * (w >> i) * ch[i] * ch[i + 1] * 25 + h * w * 1 * ch[i] * 9
+    return macs
+
+
+def test_ann_energy_is_hand_macs_times_gpu_op(compared, tiny_checkpoints):
+    from depthsnn.train.checkpoint import load_checkpoint
+
+    _, doc = compared
+    h, w = load_checkpoint(tiny_checkpoints["ann-tiny"])["input_hw"]
+    assert (h % 8, w % 8) == (0, 0)  # no padding at levels=3, so the hand formula uses H, W directly
+    macs = _hand_macs(4, 4, 3, 1, h, w)
+    gpu = _row(doc, "ANN", "gpu")
+    assert gpu["ops"] == macs and gpu["ops_type"] == "MACs"
+    assert gpu["energy_mj"] == pytest.approx(macs * GPU_PJ_PER_MAC * 1e-9, rel=1e-12)
+    assert doc["reference"]["profile"] == "gpu" and doc["reference"]["energy_mj"] == gpu["energy_mj"]
+
+
+def test_dense_macs_hook_formula():
+    from depthsnn.compare.ops import dense_macs
+
+    class Net(nn.Module):  # the counter only needs .cfg.channels and a [B, T, C, H, W] forward
+        cfg = type("Cfg", (), {"channels": 4})
+
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+            self.b = nn.Conv2d(6, 6, 5, padding=2, groups=3)
+
+        def forward(self, x):
+            return self.b(self.a(x.flatten(0, 1)))
+
+    got = dense_macs(Net(), (16, 20), 2)
+    want_a = 2 * 6 * 8 * 10 * 4 * 9
+    want_b = 2 * 6 * 8 * 10 * 2 * 25
+    assert got.layers == {"a": want_a, "b": want_b} and got.macs == want_a + want_b
+    assert got.activations == 2 * 2 * 6 * 8 * 10
+
+
+def test_ratio_column(compared):
+    _, doc = compared
+    ref = _row(doc, "ANN", "gpu")["energy_mj"]
+    costed = [r for r in doc["rows"] if r["energy_mj"] is not None]
+    assert len(costed) == 4 + 2 * 2
+    for r in costed:
+        assert r["ratio"] == pytest.approx(ref / r["energy_mj"], rel=1e-12)
+    assert all(r["ratio"] is None for r in doc["rows"] if r["energy_mj"] is None)
+
+
+def test_snn_ops_match_simulator(compared, tiny_checkpoints):
+    from depthsnn.simulate.pipeline import load_network, open_dataset, simulate_dataset
+
+    _, doc = compared
+    net = load_network(tiny_checkpoints["snn-tiny"])
+    sim = simulate_dataset(net, open_dataset(net, None, None, "test"), samples=SAMPLES)
+    row = _row(doc, "SNN", "simulator")
+    acs, macs = sim.counts.per_inference("acs"), sim.counts.per_inference("macs")
+    assert row["ops"] == pytest.approx(acs + macs, rel=1e-12) and row["ops_type"] == "ACs+MACs"
+    assert row["ops_detail"]["dense_ops"] == pytest.approx(sim.counts.per_inference("dense_ops"), rel=1e-12)
+    assert row["metrics"]["mde_cm"] == pytest.approx(sim.metrics["mde_cm"], abs=1e-9)
+
+
+def test_onnx_ann_is_used_as_is(compared, tiny_checkpoints, tmp_path):
+    from depthsnn.compare import compare
+
+    out, doc = compared
+    res = compare(doc["models"][0]["onnx"], [tiny_checkpoints["snn-tiny"]], tmp_path, samples=SAMPLES, repeats=1,
+                  ann_profiles=["gpu"], snn_profiles=["loihi"])
+    assert res.rows[0].metrics["mde_cm"] == pytest.approx(_row(doc, "ANN", "onnx")["metrics"]["mde_cm"], abs=1e-9)
+    assert res.rows[1].ops == _row(doc, "ANN", "gpu")["ops"]  # MACs from the stored configuration
+
+
+def _fails(argv, capsys, *needles):
+    assert main(["compare", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("depthsnn compare: error:"), err
+    for n in needles:
+        assert n in err, err
+
+
+def test_errors(tiny_checkpoints, tmp_path, capsys):
+    from depthsnn.export.onnx_export import export_ann_onnx
+    from depthsnn.models import build_model
+    from depthsnn.train.checkpoint import model_from_checkpoint
+
+    snn, ann, out = str(tiny_checkpoints["snn-tiny"]), str(tiny_checkpoints["ann-tiny"]), str(tmp_path / "o")
+    _fails(["--ann", snn, "--snn", snn, "--out", out], capsys, "--ann takes an ANN")
+    _fails(["--ann", ann, "--snn", ann, "--out", out], capsys, "--snn takes an SNN or HNN")
+    _fails(["--ann", str(tmp_path / "nope.onnx"), "--snn", snn, "--out", out], capsys, "not found")
+    _fails(["--ann", ann, "--snn", str(tmp_path / "nope.pt"), "--out", out], capsys, "not found")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    _fails(["--ann", str(bad), "--snn", snn, "--out", out], capsys, "not a valid ONNX model")
+    model, _, ckpt = model_from_checkpoint(ann)
+    h, w = ckpt["input_hw"]
+    other_res = export_ann_onnx(model, tmp_path / "res.onnx", (h // 2, w), 2, verify=False)
+    _fails(["--ann", str(other_res.path), "--snn", snn, "--out", out], capsys, "resolutions")
+    mono = build_model(dataclasses.replace(model.cfg, modality="monocular", in_channels=None))
+    other_mod = export_ann_onnx(mono, tmp_path / "mono.onnx", (h, w), 2, verify=False)
+    _fails(["--ann", str(other_mod.path), "--snn", snn, "--out", out], capsys, "monocular")
+    _fails(["--ann", ann, "--snn", snn, "--ann-profiles", "loihi", "--out", out], capsys, "no MAC energy")
+    _fails(["--ann", ann, "--snn", snn, "--samples", "0", "--out", out], capsys, "--samples")
