@@ -1,0 +1,99 @@
+"""Smoke test of the benchmark scripts: each runs at 32x48 and writes its section with numbers.
+
+Speed is not checked (too noisy on shared CI machines); only that every script runs, returns
+finite figures and writes its section to the file named by ``DEPTHSNN_BENCHMARKS_MD``, never to
+the repository's BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+HW = ["--hw", "32", "48"]  # tiny frames: the whole file runs in seconds
+
+
+@pytest.fixture
+def out_md(monkeypatch, tmp_path) -> Path:
+    """Benchmark scripts importable and writing to a temporary BENCHMARKS.md."""
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    out = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setenv("DEPTHSNN_BENCHMARKS_MD", str(out))
+    return out
+
+
+def section(path: Path, name: str) -> str:
+    m = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", path.read_text(), re.S)
+    assert m, f"section {name} missing"
+    return m.group(1)
+
+
+def table_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| :")
+            and "---" not in line][1:]  # without the header row
+
+
+def test_write_section_replaces_and_places_on_top(out_md):
+    from _report import write_section
+
+    write_section("a", "first")
+    write_section("b", "second")
+    write_section("top", "summary", top=True)
+    write_section("a", "first again")
+    text = out_md.read_text()
+    assert text.startswith("# Benchmarks")
+    assert text.index("top:start") < text.index("a:start") < text.index("b:start")
+    assert "first again" in text and "first\n" not in text
+
+
+def test_ann_latency(out_md):
+    import ann_latency
+
+    threads = torch.get_num_threads()
+    rows = ann_latency.main(["--presets", "ann-tiny", "--repeats", "2", "--warmup", "1", "--threads", "1", *HW])
+    assert torch.get_num_threads() == threads
+    cpu = [r for r in rows if r["device"] == "cpu"]
+    assert len(cpu) == 1 and cpu[0]["model"] == "ann-tiny"
+    assert cpu[0]["torch_ms"] > 0 and cpu[0]["ort_ms"] > 0 and math.isfinite(cpu[0]["ratio"])
+    assert cpu[0]["max_diff"] < 1e-3  # same work on both sides
+    assert table_rows(section(out_md, "ann-latency"))[0].startswith("| ann-tiny | 1.14 M | cpu |")
+
+
+def test_simulator_speed(out_md):
+    import simulator_speed
+
+    threads = torch.get_num_threads()
+    rows = simulator_speed.main(["--densities", "0.05", "--low-gains", "1.2", "--repeats", "1", "--T", "2", *HW])
+    assert torch.get_num_threads() == threads  # it pins 1 thread while measuring
+    assert [r["name"] for r in rows] == ["Bernoulli 5%", "Bernoulli 5%, init gain 1.2"]
+    assert all(r["syn_events"] > 0 and r["speedup"] > 0 for r in rows)
+    assert len(table_rows(section(out_md, "simulator-speed"))) == 2
+
+
+def test_train_throughput(out_md):
+    import train_throughput
+
+    rows = train_throughput.main(["--presets", "snn-tiny", "--T", "1", "--steps", "1", *HW])
+    assert len(rows) == 1 and rows[0]["rates"]["torch"] > 0
+    assert table_rows(section(out_md, "train-throughput"))[0].startswith("| snn-tiny | 1.14 M | 1 |")
+
+
+def test_run_all_quick(out_md):
+    import run_all
+    from _report import BENCHMARKS_MD
+
+    published = BENCHMARKS_MD.read_bytes() if BENCHMARKS_MD.exists() else None
+    results = run_all.main(["--quick", "--threads", "1", *HW])
+    assert set(results) == {"ann", "sim", "train"}
+    text = out_md.read_text()
+    names = re.findall(r"<!-- ([\w-]+):start -->", text)
+    assert names == ["summary", "ann-latency", "simulator-speed", "train-throughput"]
+    summary = section(out_md, "summary")
+    assert "smoke run" in summary
+    assert len(re.findall(r"\*\*[\d.]+x?\*\*", summary)) >= 3  # ORT ratio, simulator ratios, samples/s
+    assert (BENCHMARKS_MD.read_bytes() if BENCHMARKS_MD.exists() else None) == published
