@@ -46,6 +46,9 @@ def test_short_demo_writes_everything_and_reruns(tmp_path, capsys):
     again = energy_per_inference(counts, get_profile("loihi"), energy["latency_s"])
     assert again.total_mj == pytest.approx(loihi["energy"]["total_mj"], rel=1e-9)
     assert counts.per_inference("acs") > 0 and counts.firing_rate() > 0
+    comp = json.loads((work / "compare" / "comparison.json").read_text())
+    assert {r["kind"] for r in comp["rows"]} == {"ANN", "SNN"}
+    assert (work / "compare" / "accuracy_vs_energy.png").is_file()
     table = json.loads((work / "results" / "results.json").read_text())["rows"]
     assert table[0]["energy_mj"] == loihi["energy"]["total_mj"] and table[1]["energy_mj"] is None
     mtime = (work / "runs" / "snn-tiny" / "last.pt").stat().st_mtime

@@ -53,6 +53,8 @@ class DemoResult:
     exports: dict[str, Path] = field(default_factory=dict)
     energy: dict[str, Path] = field(default_factory=dict)
     energy_tables: dict[str, str] = field(default_factory=dict)
+    comparison: Path | None = None
+    comparison_table: str = ""
 
 
 def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
@@ -166,6 +168,18 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     for m in cfg.models:
         if not m.startswith("ann"):
             res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say)
+    anns = [m for m in cfg.models if m.startswith("ann")]
+    snns = [m for m in cfg.models if not m.startswith("ann")]
+    if anns and snns:
+        from .compare import compare
+        from .compare.report import terminal_table, write_outputs
+
+        res.comparison = Path(cfg.workdir) / "compare"
+        say(f"[compare] {anns[0]} in onnxruntime vs {', '.join(snns)} event-driven, same test samples")
+        comp = compare(runs[anns[0]] / "best.pt", [runs[m] / "best.pt" for m in snns], res.comparison,
+                       samples=cfg.energy_samples, progress=cfg.progress, say=lambda msg: None)
+        write_outputs(comp, res.comparison)
+        res.comparison_table = terminal_table(comp)
     if res.energy:
         import json
 

@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     for name, table in res.energy_tables.items():
         print(f"\nEnergy per inference of {name} (event-driven simulation at each chip's precision):")
         print(table)
+    if res.comparison_table:
+        print("\nANN (onnxruntime) vs SNN (event-driven) on the same test samples:")
+        print(res.comparison_table)
     print()
     print(main_table([ResultRow(**r) for r in res.rows]))
     print("(Energy column: Loihi profile)")
@@ -62,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"export {name}: {d}  (manifest.json, .nir / .onnx)")
     for name, d in res.energy.items():
         print(f"energy {name}: {d}  (energy.json, energy.png)")
+    if res.comparison is not None:
+        print(f"comparison:  {res.comparison}  (comparison.md, comparison.json, accuracy_vs_energy.png)")
     return 0
