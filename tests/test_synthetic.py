@@ -371,3 +371,16 @@ def test_config_from_toml_and_overrides(tmp_path):
     assert cfg.noise_rate_hz == 0.0
     with pytest.raises(ConfigError, match="shapes"):
         load_config(SynthConfig, None, ["shapes=cube"]).validate()
+
+
+def test_cli_data_info_counts_match_the_files(tiny_set, capsys):
+    assert main(["data", "info", str(tiny_set)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    manifest = json.loads((tiny_set / MANIFEST).read_text())
+    for seq in manifest["sequences"]:
+        line = next(x for x in out if x.startswith(seq))
+        ev = manifest["counts"][seq]["events"]
+        assert line.split()[1:3] == [str(ev["left"]), str(ev["right"])]
+        assert line.split()[4] == "6" and line.endswith(f"{TINY.width}x{TINY.height}")
+    assert out[-1].startswith("split synthetic: train ")
+    assert main(["data", "info", str(tiny_set / "missing")]) == 2

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``data`` and its sub-commands to the top-level parser."""
     data = subparsers.add_parser(
         "data",
-        help="generate or inspect event data sets",
+        help="generate or summarise event data sets",
         description="Event data sets in the MVSEC layout.",
     )
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
@@ -51,6 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     synth.set_defaults(func=run_synth)
 
+    info = sub.add_parser(
+        "info",
+        help="summarise a data set: sequences, events, depth labels, split sizes",
+        description="Read every <seq>_data.hdf5 / <seq>_gt.hdf5 pair in DIR (MVSEC layout, real or "
+                    "synthetic) and print events per camera, duration, depth labels and resolution, "
+                    "plus the sample counts of a split preset.",
+    )
+    info.add_argument("root", type=Path, metavar="DIR", help="data folder")
+    info.add_argument("--split", help="split preset to count (default: synthetic if the set is synthetic, else split1)")
+    info.set_defaults(func=run_info)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     """Build the config from file, --set and flags, then generate the data set."""
@@ -74,4 +85,33 @@ def run_synth(args: argparse.Namespace) -> int:
             f"wrote {len(manifest['sequences'])} sequences ({events} events, "
             f"{manifest['total_depth_labels']} depth labels) to {out} in {time.perf_counter() - start:.1f} s"
         )
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print one line per sequence and the size of each subset of the split."""
+    from ..data import layout
+    from ..data.mvsec import MVSECSequence
+    from ..data.splits import SUBSETS, resolve_split
+    from ..errors import DataError
+
+    root = args.root
+    if not root.is_dir():
+        raise DataError("data folder not found", root)
+    seqs = sorted(p.name[: -len("_data.hdf5")] for p in root.glob("*_data.hdf5"))
+    if not seqs:
+        raise DataError("no <sequence>_data.hdf5 files here", root)
+    print(f"{'sequence':<20} {'events L':>10} {'events R':>10} {'seconds':>8} {'labels':>7}  size")
+    for name in seqs:
+        seq = MVSECSequence(root, name)
+        cams = [c for c in layout.CAMERAS if c in seq.cameras]
+        n = {c: seq.num_events(c) for c in cams}
+        t0, t1 = seq.event_time_range(cams[0])
+        w, h = seq.resolution
+        print(f"{name:<20} {n.get('left', 0):>10} {n.get('right', 0):>10} {t1 - t0:>8.2f} {seq.num_labels:>7}  {w}x{h}")
+        seq.close()
+    split = args.split or ("synthetic" if all(s.startswith("synthetic_stereo") for s in seqs) else "split1")
+    resolved = resolve_split(split, root)
+    sizes = ", ".join(f"{sub} {len(resolved.subset(sub))}" for sub in SUBSETS)
+    print(f"split {split}: {sizes} labels")
     return 0
