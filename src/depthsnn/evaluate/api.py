@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset
 from ..data.dataset import DataConfig, EventDepthDataset, Sample
 from ..data.depth import denormalize_depth, normalize_depth
 from ..data.splits import SUBSETS
+from ..device import resolve_device
 from ..errors import ConfigError, DataError, DataWarning
 from ..models import DepthNet
 from ..models.presets import MODALITY_CHANNELS
@@ -82,18 +83,6 @@ def _to_metres(data: DataConfig) -> Callable[[torch.Tensor], torch.Tensor] | Non
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def _check_options(
@@ -275,7 +264,7 @@ def evaluate_checkpoints(
         raise ConfigError("no checkpoint given")
     _check_options(subset, batch_size, cutoff, figures, video_frames, max_samples)
     out = prepare_out_dir(out_dir)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     loaded = load_checkpoints(checkpoints, dev)
 
     rows: list[ResultRow] = []

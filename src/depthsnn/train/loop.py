@@ -27,13 +27,13 @@ from ..atomic import atomic_write_text
 from ..config import to_dict
 from ..data.dataset import EventDepthDataset
 from ..data.depth import denormalize_depth
+from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..evaluate.runner import evaluate_model
 from ..models import DepthNet, SpikeRecorder, select_backend, use_backend
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_from_dict
 from .distributed import (
-    DistInfo,
     all_reduce_mean,
     barrier,
     dist_info_from_env,
@@ -60,18 +60,6 @@ class TrainResult:
     last_metrics: dict
     best_checkpoint: Path
     last_checkpoint: Path
-
-
-def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
-    """``auto`` -> CUDA (this rank's GPU) when available, else CPU; otherwise as given."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", (info.local_rank if info else 0) % torch.cuda.device_count())
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but this machine has no CUDA device")
-    return dev
 
 
 def to_metres_fn(cfg: TrainConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -117,7 +105,7 @@ def train(
     called on rank 0 after each epoch's checkpoint is written (tests use it to interrupt a run).
     """
     info = dist_info_from_env()
-    device = resolve_device(cfg.device, info)
+    device = resolve_device(cfg.device, info.local_rank)
     init_distributed(info, device)
     try:
         with use_backend(select_backend(cfg.backend, device)):
