@@ -67,7 +67,8 @@ def synthetic_inputs(root: str, T: int, hw: tuple[int, int], count: int) -> list
 
 
 def run(preset: str = "snn-tiny", T: int = 4, densities=(0.01, 0.05, 0.2), data: str | None = None,
-        repeats: int = 2, low_gains=(1.2, 0.8), hw_in: tuple[int, int] = (260, 346)) -> list[dict]:
+        repeats: int = 2, low_gains=(1.2, 0.8), hw_in: tuple[int, int] = (260, 346),
+        checkpoint: str | None = None) -> list[dict]:
     """Measure every input (and low-gain model), write the section; one dict per table row.
 
     Rows are :func:`measure`'s dicts plus ``name``. Runs on one torch thread and restores the
@@ -75,12 +76,12 @@ def run(preset: str = "snn-tiny", T: int = 4, densities=(0.01, 0.05, 0.2), data:
     """
     threads = torch.get_num_threads()
     try:
-        return _run(preset, T, densities, data, repeats, low_gains, hw_in)
+        return _run(preset, T, densities, data, repeats, low_gains, hw_in, checkpoint)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(preset, T, densities, data, repeats, low_gains, hw_in) -> list[dict]:
+def _run(preset, T, densities, data, repeats, low_gains, hw_in, checkpoint=None) -> list[dict]:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model(preset)
@@ -116,6 +117,16 @@ def _run(preset, T, densities, data, repeats, low_gains, hw_in) -> list[dict]:
         gm = from_model(build_model(preset, init_gain=gain).core, hw)
         runs.append((f"{base_name}, init gain {gain}", EventSimulator(gm, np.float32),
                      GraphExecutor(gm, torch.float32), base_x))
+    if checkpoint:  # a trained network on real samples: the realistic firing rate
+        from depthsnn.simulate.pipeline import load_network
+
+        net = load_network(checkpoint)
+        root = data or (net.data.root if net.data else None)
+        if root:
+            gt = net.graph
+            st, dt_ = EventSimulator(gt, np.float32), GraphExecutor(gt, torch.float32)
+            for name, x in synthetic_inputs(root, net.num_bins, gt.input.shape[1:], 2):
+                runs.append((f"trained {net.name} (T={net.num_bins}), {name}", st, dt_, x))
     results = []
     for name, sim_, dense_, x in runs:
         m = measure(sim_, dense_, x, repeats)
@@ -138,12 +149,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--densities", nargs="+", type=float, default=[0.01, 0.05, 0.2])
     ap.add_argument("--data", help="root of a synthetic data set generated at 346x260 (optional)")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--checkpoint", help="also time this trained SNN checkpoint on real samples of --data")
     ap.add_argument("--low-gains", nargs="*", type=float, default=[1.2, 0.8],
                     help="extra init gains (5%% input) giving lower firing rates")
     ap.add_argument("--hw", nargs=2, type=int, default=[260, 346], metavar=("H", "W"),
                     help="input size before padding")
     args = ap.parse_args(argv)
-    return run(args.preset, args.T, args.densities, args.data, args.repeats, args.low_gains, tuple(args.hw))
+    return run(args.preset, args.T, args.densities, args.data, args.repeats, args.low_gains, tuple(args.hw),
+               args.checkpoint)
 
 
 if __name__ == "__main__":
