@@ -126,7 +126,7 @@ def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=
 
     from .atomic import atomic_write_text
     from .hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
-    from .hw_profiles.assess import assess_profiles, assessment_report
+    from .hw_profiles.assess import assess_profiles, assessment_report, fill_results_energy
     from .simulate.pipeline import load_network, open_dataset
 
     out = Path(cfg.workdir) / "energy" / model
@@ -141,15 +141,7 @@ def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=
     atomic_write_text(out / "energy.json", json.dumps(report, indent=2, default=float))
     energy_bar_chart([a.row for a in res], out / "energy.png", title=f"Energy per inference: {model}")
     # The results table's Energy column: Loihi, the best documented neuromorphic profile.
-    from .evaluate.report import RESULTS_JSON, ResultRow, write_results
-
-    loihi = next(a for a in res if a.profile.name == "loihi")
-    doc = json.loads((results / RESULTS_JSON).read_text())
-    rows = [ResultRow(**r) for r in doc["rows"]]
-    for r in rows:
-        if r.name == net.name:
-            r.energy_mj = loihi.row.breakdown.total_mj
-    write_results(results, rows)
+    fill_results_energy(results, net, res, "loihi")
     return out, energy_table([a.row for a in res])
 
 

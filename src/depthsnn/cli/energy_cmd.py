@@ -56,7 +56,7 @@ def _latency(text: str, net) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
-    from ..hw_profiles.assess import assess_profiles, assessment_report
+    from ..hw_profiles.assess import assess_profiles, assessment_report, fill_results_energy
 
     net, ds = _prepare(args)
     profiles = [get_profile(p) for p in (args.profiles or builtin_profile_names())]
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     chart = energy_bar_chart([a.row for a in assessments], args.out / "energy.png",
                              title=f"Energy per inference: {net.name}")
     if args.results is not None:
-        _fill_results(args.results, net, assessments, args.primary)
+        fill_results_energy(args.results, net, assessments, args.primary)
     if not args.quiet:
         print(energy_table([a.row for a in assessments]))
         print()
@@ -81,24 +81,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nwrote {args.out / 'energy.json'} and {chart}")
     return 0
 
-
-def _fill_results(results_dir: Path, net, assessments, primary: str) -> None:
-    """Put ``primary``'s energy into the row of ``net`` in an evaluation's results table."""
-    from ..errors import ConfigError, DataError
-    from ..evaluate.report import RESULTS_JSON, ResultRow, write_results
-
-    match = [a for a in assessments if a.profile.name == primary]
-    if not match:
-        raise ConfigError(f"--primary {primary!r} is not among the costed profiles")
-    path = results_dir / RESULTS_JSON
-    if not path.is_file():
-        raise DataError("no results.json here (run depthsnn evaluate first)", results_dir)
-    doc = json.loads(path.read_text())
-    rows = [ResultRow(**r) for r in doc["rows"]]
-    hit = [r for r in rows if r.name == net.name or (r.checkpoint and Path(r.checkpoint).resolve() == net.source.resolve())]
-    if not hit:
-        raise DataError(f"results table has no row for model {net.name!r}", path)
-    for r in hit:
-        r.energy_mj = match[0].row.breakdown.total_mj
-        r.note = ((r.note + "; ") if r.note else "") + f"energy on {primary} ({match[0].precision})"
-    write_results(results_dir, rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -94,3 +95,29 @@ def assessment_report(model: str, name: str, kind: str, latency_s: float | None,
         "simulations": {k: {"metrics": v.metrics, "seconds": v.seconds, "counts": v.counts.to_dict()}
                         for k, v in sims.items()},
     }
+
+
+def fill_results_energy(results_dir: Path, net: Network, assessments: Sequence[ProfileAssessment],
+                        primary: str = "loihi") -> None:
+    """Put ``primary``'s energy per inference into ``net``'s row of an evaluation's results table
+    (``results.json`` / ``results.md`` written by ``depthsnn evaluate``)."""
+    import json
+
+    from ..errors import ConfigError, DataError
+    from ..evaluate.report import RESULTS_JSON, ResultRow, write_results
+
+    match = [a for a in assessments if a.profile.name == primary]
+    if not match:
+        raise ConfigError(f"profile {primary!r} is not among the costed profiles")
+    path = Path(results_dir) / RESULTS_JSON
+    if not path.is_file():
+        raise DataError("no results.json here (run depthsnn evaluate first)", results_dir)
+    rows = [ResultRow(**r) for r in json.loads(path.read_text())["rows"]]
+    hit = [r for r in rows
+           if r.name == net.name or (r.checkpoint and Path(r.checkpoint).resolve() == net.source.resolve())]
+    if not hit:
+        raise DataError(f"results table has no row for model {net.name!r}", path)
+    for r in hit:
+        r.energy_mj = match[0].row.breakdown.total_mj
+        r.note = ((r.note + "; ") if r.note else "") + f"energy on {primary} ({match[0].precision})"
+    write_results(results_dir, rows)
