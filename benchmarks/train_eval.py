@@ -75,7 +75,7 @@ def main() -> int:
         f"{today()}, {machine()}.",
         "Default synthetic set (4 sequences x 5 s, 346x260; split `synthetic`: 3 sequences train, "
         "the last one's halves val/test), TrainConfig defaults (Adam lr 1e-3, x0.3 after "
-        "epochs 5 and 7, batch 2), T=1, CPU; best epoch on validation MDE.",
+        "epochs 4 and 6, batch 2), T=1, CPU; best epoch on validation MDE.",
         "",
         "| Model | Type | Modality | Epochs | Test MDE [cm] | vs constant | Abs rel | delta<1.25 | Firing rate [%] | s/epoch |",
         "| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

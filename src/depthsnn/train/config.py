@@ -34,7 +34,7 @@ class TrainConfig:
     scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
     ``rate_penalty`` weighs the mean firing rate in the
     loss. ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
-    quick runs. Defaults (8 epochs, lr 1e-3 decayed x0.3 after epochs 5 and 7, batch 2) suit the
+    quick runs. Defaults (8 epochs, lr 1e-3 decayed x0.3 after epochs 4 and 6, batch 2) suit the
     tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs. ``amp`` enables mixed precision where the device supports it (CUDA).
     """
@@ -47,7 +47,7 @@ class TrainConfig:
     batch_size: int = 2
     lr: float = 1e-3
     weight_decay: float = 0.0
-    lr_milestones: list[int] = field(default_factory=lambda: [5, 7])
+    lr_milestones: list[int] = field(default_factory=lambda: [4, 6])
     lr_gamma: float = 0.3
     grad_weight: float = 0.5
     si_lambda: float = 0.5
