@@ -15,7 +15,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,8 @@ import numpy as np
 import torch
 
 from ..data.dataset import DataConfig, EventDepthDataset
-from ..data.depth import denormalize_depth
 from ..errors import ConfigError, DataError
 from ..train.metrics import DepthMetrics
-
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 
 
 @dataclass
@@ -72,13 +67,6 @@ class AnnRun:
         return dataclasses.asdict(self)
 
 
-def metres_fn(data: DataConfig | None) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """Network units -> metres for a model trained with ``data`` (None: it predicts metres)."""
-    if data is not None and data.normalize_depth:
-        return partial(denormalize_depth, d_max=data.d_max, alpha=data.alpha)
-    return None
-
-
 def load_ann(path: str | Path, out_dir: str | Path, fallback_data: DataConfig | None = None) -> AnnModel:
     """A checkpoint (exported to ``out_dir/<name>.onnx``) or an ``.onnx`` file -> :class:`AnnModel`.
 
@@ -101,7 +89,7 @@ def load_ann(path: str | Path, out_dir: str | Path, fallback_data: DataConfig | 
     name = str(ckpt.get("name") or cfg.model).replace("/", "_")
     info = export_ann_onnx(model, Path(out_dir) / f"{name}.onnx", hw, cfg.data.num_bins)
     return AnnModel(name, path, info.path, model, (hw[0], hw[1]), cfg.data.num_bins, cfg.data,
-                    metres_fn(cfg.data), info.to_dict())
+                    cfg.data.to_metres(), info.to_dict())
 
 
 def _from_onnx(path: Path, fallback: DataConfig | None) -> AnnModel:
@@ -129,7 +117,7 @@ def _from_onnx(path: Path, fallback: DataConfig | None) -> AnnModel:
     data = None
     if fallback is not None:
         data = dataclasses.replace(fallback, num_bins=num_bins, cameras=model.cfg.modality)
-    return AnnModel(path.stem, path, path, model, (hw[0], hw[1]), num_bins, data, metres_fn(data))
+    return AnnModel(path.stem, path, path, model, (hw[0], hw[1]), num_bins, data, data.to_metres() if data is not None else None)
 
 
 def open_session(path: str | Path):
@@ -137,16 +125,9 @@ def open_session(path: str | Path):
 
     Returns ``(session, provider)``; :class:`DataError` when onnxruntime rejects the file.
     """
-    import onnxruntime as ort
+    from ..export.onnx_export import open_session as open_onnx
 
-    providers = [CUDA, CPU] if CUDA in ort.get_available_providers() else [CPU]
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # only errors: ORT warns about unused initializers otherwise
-    try:
-        session = ort.InferenceSession(str(path), opts, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"onnxruntime cannot load the model ({first})", path) from None
+    session = open_onnx(path, prefer_cuda=True)
     return session, session.get_providers()[0]
 
 

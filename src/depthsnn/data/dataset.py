@@ -21,6 +21,7 @@ Sequences are opened lazily per process; the dataset pickles cleanly for DataLoa
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from ..errors import DataError
 from . import layout
 from .cache import SampleCache, SequenceCache
 from .calibration import StereoCalibration, calib_dir_for, load_calibration
-from .depth import DepthConfig, depth_target
+from .depth import DepthConfig, denormalize_depth, depth_target
 from .encoding import EncodingConfig, encode_window
 from .mvsec import MVSECSequence, warn_data
 from .splits import Split, SplitSpec, resolve_split
@@ -78,6 +79,13 @@ class DataConfig:
 
     def encoding(self) -> EncodingConfig:
         return EncodingConfig(self.window_ms, self.num_bins, self.cameras, self.rectify, self.max_count)
+
+    def to_metres(self):
+        """Converter from network units to metres: None when depth is in metres, else the inverse
+        of the log normalisation (``denormalize_depth`` with ``d_max`` and ``alpha``)."""
+        if not self.normalize_depth:
+            return None
+        return functools.partial(denormalize_depth, d_max=self.d_max, alpha=self.alpha)
 
     def depth(self) -> DepthConfig:
         return DepthConfig(

@@ -10,10 +10,9 @@ the reference every model must beat. Everything ends up in one ``results.md`` / 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data.dataset import DataConfig, EventDepthDataset, Sample
-from ..data.depth import denormalize_depth, normalize_depth
+from ..data.depth import normalize_depth
 from ..data.splits import SUBSETS
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, DataWarning
@@ -73,12 +72,6 @@ class _Capture:
     video_idx: set[int]
     figures: dict[int, SampleView] = field(default_factory=dict)
     video: list[SampleView] = field(default_factory=list)
-
-
-def _to_metres(data: DataConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    if not data.normalize_depth:
-        return None
-    return functools.partial(denormalize_depth, d_max=data.d_max, alpha=data.alpha)
 
 
 def _slug(name: str) -> str:
@@ -198,7 +191,7 @@ def train_mean_depth(data: DataConfig, limit: int = BASELINE_TRAIN_SAMPLES) -> t
     Pooled over pixels: ``sum(depth[mask]) / count(mask)``. Returns ``(mean, samples used)``.
     """
     ds = open_subset(data, "train")
-    to_m = _to_metres(data)
+    to_m = data.to_metres()
     total, count = 0.0, 0
     n = min(limit, len(ds))
     for i in range(n):
@@ -275,7 +268,7 @@ def evaluate_checkpoints(
         ds = open_subset(data, subset, item)
         n = len(ds) if max_samples is None else min(max_samples, len(ds))
         samples = ds.samples[:n]
-        to_m = _to_metres(data)
+        to_m = data.to_metres()
         data_info = {
             "root": data.root,
             "split": ds.split_name,

@@ -198,15 +198,22 @@ def check_onnx(path: str | Path) -> onnx.ModelProto:
     return proto
 
 
-def open_session(model_file: str | Path | bytes):
-    """An onnxruntime CPU session for a path or serialized model (:class:`DataError` if rejected)."""
+def open_session(model_file: str | Path | bytes, prefer_cuda: bool = False):
+    """An onnxruntime session for a path or serialized model (:class:`DataError` if rejected).
+
+    CPU provider by default (verification must be reproducible); ``prefer_cuda`` uses the CUDA
+    provider when onnxruntime offers it (``session.get_providers()[0]`` says which ran).
+    """
     import onnxruntime as ort
 
+    providers = ["CPUExecutionProvider"]
+    if prefer_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # only errors: ORT warns about unused initializers otherwise
     try:
         src = model_file if isinstance(model_file, bytes) else str(model_file)
-        return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(src, opts, providers=providers)
     except Exception as exc:
         path = None if isinstance(model_file, bytes) else model_file
         raise DataError(f"onnxruntime cannot load the model ({_first_line(exc)})", path) from None

@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,7 +25,6 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..config import to_dict
 from ..data.dataset import EventDepthDataset
-from ..data.depth import denormalize_depth
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..evaluate.runner import evaluate_model
@@ -64,9 +62,7 @@ class TrainResult:
 
 def to_metres_fn(cfg: TrainConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """Converter from network units to metres (None when the network predicts metres)."""
-    if cfg.data.normalize_depth:
-        return partial(denormalize_depth, d_max=cfg.data.d_max, alpha=cfg.data.alpha)
-    return None
+    return cfg.data.to_metres()
 
 
 def _subset(ds: EventDepthDataset, limit: int | None):
