@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["auto", "torch", "triton", "cuda"],
                    help="spikingjelly neuron kernels (default auto: fastest available on the device)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--augment", metavar="LIST",
+                   help="label-exact training augmentations, comma-separated: auto (default: vflip,polarity; "
+                        "plus hflip when monocular), none, vflip, polarity, hflip (monocular only)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes (DistributedDataParallel via torchrun)")
@@ -62,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _FLAGS = {
     "model": "model", "data": "data.root", "split": "data.split", "modality": "data.cameras",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "out": "out", "device": "device",
-    "backend": "backend", "seed": "seed",
+    "backend": "backend", "seed": "seed", "augment": "augment",
 }
 
 

@@ -20,6 +20,7 @@ from ..config import apply_overrides, from_dict, to_dict
 from ..data.dataset import DataConfig
 from ..errors import ConfigError
 from ..models import ModelConfig, preset
+from .augment import resolve_augmentations
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ class TrainConfig:
     scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
     ``rate_penalty`` weighs the mean firing rate in the
     loss. ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
-    quick runs. Defaults (8 epochs, lr 1e-3 decayed x0.3 after epochs 4 and 6, batch 2) suit the
+    quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
+    ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
+    Defaults (8 epochs, lr 1e-3 decayed x0.3 after epochs 4 and 6, batch 2) suit the
     tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs. ``amp`` enables mixed precision where the device supports it (CUDA).
     """
@@ -59,6 +62,7 @@ class TrainConfig:
     num_workers: int = 0
     max_train_samples: int | None = None
     max_val_samples: int | None = None
+    augment: list[str] = field(default_factory=lambda: ["auto"])
 
     def __post_init__(self) -> None:
         checks = [
@@ -71,6 +75,7 @@ class TrainConfig:
         for ok, problem in checks:
             if not ok:
                 raise ConfigError(problem)
+        resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
 
     def model_config(self) -> ModelConfig:
         """The :class:`ModelConfig` of ``model`` for ``data.cameras``, with ``model_options`` applied."""

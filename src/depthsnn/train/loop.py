@@ -29,6 +29,7 @@ from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..evaluate.runner import evaluate_model
 from ..models import DepthNet, SpikeRecorder, select_backend, use_backend
+from .augment import augment_batch, batch_generator, resolve_augmentations
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_from_dict
 from .distributed import (
@@ -211,11 +212,15 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
     net.train()
     sums = {"loss": 0.0, "si": 0.0, "grad": 0.0, "abs_err_m": 0.0, "valid_px": 0.0}
     samples = 0
+    augs = resolve_augmentations(cfg.augment, cfg.data.cameras)
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                disable=not (progress and info.is_main), leave=False)
     with SpikeRecorder(model, track_grad=cfg.rate_penalty > 0) as rec:
-        for frames, depth, mask in bar:
+        for i, (frames, depth, mask) in enumerate(bar):
             frames, depth, mask = frames.to(device), depth.to(device), mask.to(device)
+            if augs:
+                frames, depth, mask = augment_batch(frames, depth, mask, augs,
+                                                    batch_generator(cfg.seed, epoch, i, info.rank))
             with _autocast(device, cfg.amp):
                 out = net(frames)
             heads = tuple(h.float() for h in out.heads)
