@@ -237,6 +237,29 @@ def test_synthetic_preset(tmp_path):
     assert len(ds) == 8 and ds[0][0].shape == (1, 2, H, W)
 
 
+def test_synthetic_preset_holds_out_whole_scenes_from_five_sequences(tmp_path):
+    root = tmp_path / "syn"
+    for k in range(1, 6):
+        write_sequence(root, f"synthetic_stereo{k}", num_labels=5 + k, num_events=100, seed=k)
+    sp = resolve_split("synthetic", root)
+    assert sp.train == [(f"synthetic_stereo{k}", i) for k in (1, 2, 3) for i in range(1, 5 + k)]
+    assert sp.val == [("synthetic_stereo4", i) for i in range(1, 9)]
+    assert sp.test == [("synthetic_stereo5", i) for i in range(1, 10)]
+
+
+def test_synthetic_preset_holds_out_a_tenth_of_many_scenes_each(tmp_path):
+    from depthsnn.data.splits import synthetic_split
+
+    for k in range(1, 41):
+        (tmp_path / f"synthetic_stereo{k}_data.hdf5").touch()  # only the names are read here
+    sp = synthetic_split(tmp_path, num_labels=lambda s: 10)
+    seqs = lambda ranges: [r.seq for r in ranges]  # noqa: E731
+    assert seqs(sp.train) == [f"synthetic_stereo{k}" for k in range(1, 33)]
+    assert seqs(sp.val) == [f"synthetic_stereo{k}" for k in range(33, 37)]
+    assert seqs(sp.test) == [f"synthetic_stereo{k}" for k in range(37, 41)]
+    assert all(r.start == 1 and r.stop is None for r in sp.train + sp.val + sp.test)
+
+
 def test_synthetic_preset_single_sequence(tmp_path):
     write_sequence(tmp_path, "synthetic_stereo1", num_labels=11, num_events=100)
     sp = resolve_split("synthetic", tmp_path)

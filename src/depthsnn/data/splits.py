@@ -10,10 +10,13 @@ Presets:
   (``numpy.random.default_rng(0).permutation``) form the validation set; the rest stay test.
   (StereoSpike ships its own fixed validation index lists; ours are reproducible but different.)
 * ``synthetic``: sequences ``synthetic_stereo<k>`` found in the root, in numeric order. Label 0
-  of each is skipped (it sits at the recording start, so its window holds no events). All but
-  the last sequence train; the last one is cut in two contiguous halves, the first half
-  validation, the second test (contiguous so neighbouring, near-identical labels do not leak
-  between val and test). With a single sequence its labels split 60/20/20 contiguously.
+  of each is skipped (it sits at the recording start, so its window holds no events). With 5 or
+  more sequences, whole scenes are held out: the last tenth (at least one sequence) is test,
+  the tenth before it validation, the rest train, so val and test are scenes the network never
+  saw. With 2-4 sequences all but the last train and the last is
+  cut in two contiguous halves, the first validation, the second test (contiguous so
+  neighbouring, near-identical labels do not leak between val and test). With a single
+  sequence its labels split 60/20/20 contiguously.
 
 Custom splits: :func:`split_from_lists` with entries ``"seq"``, ``"seq:a-b"`` (labels a..b-1)
 or ``(seq, a, b)``. Ranges are clipped to the labels a file holds.
@@ -39,6 +42,8 @@ DDES_TRAIN_FRAMES = {1: (80, 1260), 2: (160, 1580), 3: (125, 1815)}
 DDES_TEST_FRAMES = {1: (140, 1201), 2: (120, 1421), 3: (73, 1616)}
 NUM_VALIDATION = 200
 SYNTHETIC_PREFIX = "synthetic_stereo"
+# From this many sequences on, val and test are whole unseen scenes (a tenth each, >= 1).
+WHOLE_SCENE_HOLDOUT = 5
 # The generator's label 0 sits at the recording start: its window precedes every event.
 SYNTHETIC_FIRST_LABEL = 1
 
@@ -122,6 +127,14 @@ def synthetic_split(root: str | Path, num_labels: Callable[[str], int] | None = 
         a, b = first + int(n * 0.6), first + int(n * 0.8)
         return SplitSpec(
             "synthetic", (FrameRange(s, first, a),), (FrameRange(s, a, b),), (FrameRange(s, b, None),)
+        )
+    if len(seqs) >= WHOLE_SCENE_HOLDOUT:
+        k = max(1, round(len(seqs) / 10))
+        return SplitSpec(
+            "synthetic",
+            train=tuple(FrameRange(s, first) for s in seqs[: -2 * k]),
+            val=tuple(FrameRange(s, first) for s in seqs[-2 * k : -k]),
+            test=tuple(FrameRange(s, first) for s in seqs[-k:]),
         )
     last = seqs[-1]
     half = first + (counter(last) - first) // 2
