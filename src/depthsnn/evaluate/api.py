@@ -249,8 +249,8 @@ def evaluate_checkpoints(
     ``subset`` is ``train``, ``val`` or ``test``; ``cutoff`` (metres) ignores farther ground
     truth; ``max_samples`` evaluates only the first N samples. ``figures`` PNGs per model are
     written to ``figures/<model>/``, evenly spaced over the samples; ``video`` adds
-    ``videos/<model>.gif`` (and ``.mp4`` with ffmpeg) of up to ``video_frames`` consecutive
-    samples of the first sequence. Returns the rows of ``results.json`` (models in the given
+    ``videos/<model>.gif`` (and ``.mp4`` with ffmpeg) of the first ``video_frames`` samples in
+    subset order (each sequence in time order, one after another; frame titles name the sequence). Returns the rows of ``results.json`` (models in the given
     order, then the constant mean depth baseline per distinct data configuration).
     """
     if not checkpoints:
@@ -314,12 +314,10 @@ def evaluate_checkpoints(
                 )
                 baselines[key] = base
 
-        first_seq = samples[0].seq
         capture = _Capture(
             figure_idx=set(evenly_spaced(n, figures)),
-            video_idx=set([i for i, s in enumerate(samples) if s.seq == first_seq][:video_frames])
-            if video
-            else set(),
+            # Subset order: a sequence's labels in time order, sequences one after another.
+            video_idx=set(range(min(n, video_frames))) if video else set(),
         )
         offset = 0
 

@@ -1,4 +1,4 @@
-"""Depth videos: events | prediction | ground truth for consecutive samples of one sequence.
+"""Depth videos: events | prediction | ground truth for consecutive samples (subset order).
 
 Written as an animated GIF with Pillow (always available); MP4 only when ``ffmpeg`` is on the
 PATH. One colour scale (the valid ground-truth range over all frames) is used for the whole
