@@ -73,9 +73,10 @@ def main() -> int:
         "## Accuracy on the default synthetic set (`benchmarks/train_eval.py`)",
         "",
         f"{today()}, {machine()}.",
-        "Default synthetic set (4 sequences x 5 s, 346x260; split `synthetic`: 3 sequences train, "
-        "the last one's halves val/test), TrainConfig defaults (Adam lr 1e-3, x0.3 after "
-        "epochs 4 and 6, batch 2), T=1, CPU; best epoch on validation MDE.",
+        "Default synthetic set (40 scenes x 0.5 s, 3-6 objects each, moving rig, 346x260; split "
+        "`synthetic`: 32 scenes train, 4 unseen scenes val, 4 other unseen scenes test), TrainConfig "
+        "defaults (Adam lr 1e-3, x0.3 after epochs 4 and 6, batch 2, vflip + polarity augmentation, "
+        "plus hflip when monocular), T=1, CPU; best epoch on validation MDE.",
         "",
         "| Model | Type | Modality | Epochs | Test MDE [cm] | vs constant | Abs rel | delta<1.25 | Firing rate [%] | s/epoch |",
         "| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -92,7 +93,7 @@ def main() -> int:
     lines.append(f"| constant mean depth | baseline | — | — | {bm['mde_cm']:.1f} | 1.00x | {bm['abs_rel']:.3f} "
                  f"| {bm['delta1']:.3f} | — | — |")
     lines += ["", f"Evaluation of all rows on {bm['frames']} test frames took {eval_time:.0f} s. s/epoch is the "
-              "median training time per epoch (297 samples) from each run's metrics.jsonl; it rises when other "
+              "median training time per epoch (288 samples) from each run's metrics.jsonl; it rises when other "
               "jobs share the 2 cores."]
     write_section("train-eval", "\n".join(lines))
     print("\n".join(lines))

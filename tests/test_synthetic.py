@@ -164,6 +164,23 @@ def test_depth_is_the_known_plane_depth_and_nan_beyond_range(camera):
     assert (depth[outside] == np.float32(20.0)).all()
 
 
+@pytest.mark.parametrize("z", [1.0, 2.5])
+def test_moving_rig_shifts_a_plane_by_its_parallax(z):
+    from depthsnn.data.synthetic.scene import CameraMotion
+
+    # X(t) = 0.05 m * sin(2*pi*0.25*t): at t = 1 s the rig sits 5 cm right and 0.02 m down.
+    cam = CameraMotion(freqs=(0.25,), amp_x=(0.05,), amp_y=(0.02,), phase_x=(0.0,), phase_y=(0.0,))
+    scene = dataclasses.replace(_plane_scene(z), camera=cam)
+    _, d0 = render(_plane_scene(z), 1.0, "left")
+    _, d1 = render(scene, 1.0, "left")
+    x_of = lambda d: np.flatnonzero((d == np.float32(z)).any(axis=0))  # noqa: E731
+    y_of = lambda d: np.flatnonzero((d == np.float32(z)).any(axis=1))  # noqa: E731
+    dx, dy = -layout.FX * 0.05 / z, -layout.FY * 0.02 / z  # points move opposite the rig, x 1/Z
+    # Edges snap to whole pixels, so the centre moves by dx rounded: within 1 px.
+    assert abs(x_of(d1).mean() - x_of(d0).mean() - dx) <= 1.0
+    assert abs(y_of(d1).mean() - y_of(d0).mean() - dy) <= 1.0
+
+
 def test_nearest_plane_wins():
     near = _plane_scene(1.5).objects[0]
     far = dataclasses.replace(_plane_scene(4.0).objects[0], texture=np.full((8, 8), 0.9, np.float32))

@@ -21,19 +21,22 @@ class SynthConfig:
     Depths are metres, image sizes and speeds pixels of the left camera.
     """
 
-    sequences: int = 4
-    seconds: float = 5.0
+    # Many short scenes rather than a few long ones: consecutive labels of one scene are nearly
+    # redundant, and a network trained on 3 scenes memorises them (see BENCHMARKS.md).
+    sequences: int = 40
+    seconds: float = 0.5
     seed: int = 0
     width: int = layout.WIDTH
     height: int = layout.HEIGHT
     fx_baseline: float = layout.FX_BASELINE  # px*m; disparity = fx_baseline / depth
     # Scene
-    n_objects: tuple[int, int] = (2, 4)
+    n_objects: tuple[int, int] = (3, 6)
     shapes: tuple[str, ...] = ("rect", "disc")
     depth_range: tuple[float, float] = (1.0, 6.0)  # initial object depths
     depth_change: float = 0.25  # amplitude of the slow depth oscillation, as a log-depth factor
     object_size_px: tuple[float, float] = (40.0, 120.0)  # object width/height at its initial depth
-    speed_px_s: float = 50.0  # typical image-plane speed of an object
+    speed_px_s: float = 20.0  # typical image-plane speed of an object's own motion
+    camera_speed_m_s: float = 0.8  # typical speed of the rig's sideways motion (parallax); 0 = fixed rig
     background_depth: float = 9.0
     background_speed_px_s: float = 8.0  # slow pan of the background texture
     max_range: float = 8.0  # depth beyond this is invalid (NaN) in the ground truth
@@ -68,6 +71,8 @@ class SynthConfig:
              "object_size_px must be 'low,high' with 1 <= low <= high"),
             (self.depth_change >= 0, "depth_change must be >= 0"),
             (self.background_depth > 0, "background_depth must be positive"),
+            (self.speed_px_s >= 0 and self.camera_speed_m_s >= 0 and self.background_speed_px_s >= 0,
+             "speed_px_s, camera_speed_m_s and background_speed_px_s must be >= 0"),
             (self.max_range > 0, "max_range must be positive"),
             (self.render_hz > 0 and self.image_hz > 0 and self.depth_hz > 0, "rates must be positive"),
             (self.render_hz >= self.depth_hz, "render_hz must be at least depth_hz"),

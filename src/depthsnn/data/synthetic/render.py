@@ -19,7 +19,8 @@ from .scene import Layer, Scene
 def render(scene: Scene, t: float, camera: str = "left") -> tuple[np.ndarray, np.ndarray]:
     """Intensity (H, W) float32 in (0, 1] and true depth (H, W) float32 metres at time ``t``.
 
-    In the right camera a point at depth Z appears at ``x_left - fx_baseline / Z``.
+    In the right camera a point at depth Z appears at ``x_left - fx_baseline / Z``; a rig
+    displaced by ``(X, Y)`` shifts it by ``(-fx*X/Z, -fy*Y/Z)`` in both cameras.
     """
     if camera not in ("left", "right"):
         raise ValueError(f"camera must be 'left' or 'right', got {camera!r}")
@@ -27,7 +28,10 @@ def render(scene: Scene, t: float, camera: str = "left") -> tuple[np.ndarray, np
     depth = np.empty((scene.height, scene.width), dtype=np.float32)
     layers = [(layer, *layer.trajectory.at(t)) for layer in (scene.background, *scene.objects)]
     layers.sort(key=lambda item: -item[3])  # far to near: painter's order == z-buffer here
+    cx, cy = scene.camera.offset(t)
     for i, (layer, u, v, z) in enumerate(layers):
+        u -= scene.fx * cx / z  # parallax of the moving rig
+        v -= scene.fy * cy / z
         if camera == "right":
             u -= scene.fx_baseline / z
         _paint(scene, layer, u, v, z, img, depth, first=i == 0)

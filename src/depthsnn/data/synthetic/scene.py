@@ -1,4 +1,5 @@
-"""Scene description: textured fronto-parallel planes moving in front of a background plane.
+"""Scene description: textured fronto-parallel planes moving in front of a background plane,
+seen by a stereo rig that may itself translate (ego-motion, as the drone of MVSEC indoor_flying).
 
 A scene is pure data (``Scene``); ``random_scene`` draws one from a ``SynthConfig`` and a
 generator, and tests build known scenes by hand. Positions are given in the left rectified
@@ -54,6 +55,32 @@ class Trajectory:
 
 
 @dataclass(frozen=True)
+class CameraMotion:
+    """Translation of the stereo rig parallel to the image plane (metres, camera axes).
+
+    ``X(t) = sum_i amp_x[i]*sin(2*pi*freq[i]*t + phase_x[i])`` (same for ``Y``): bounded, so
+    near objects never drift out of long sequences. A point at depth Z then moves in the image
+    by ``-fx*X(t)/Z``: motion parallax, image speed inversely proportional to depth, the
+    monocular depth cue of a moving event camera.
+    """
+
+    freqs: tuple[float, ...] = ()
+    amp_x: tuple[float, ...] = ()
+    amp_y: tuple[float, ...] = ()
+    phase_x: tuple[float, ...] = ()
+    phase_y: tuple[float, ...] = ()
+
+    def offset(self, t: float) -> tuple[float, float]:
+        """Rig displacement ``(X, Y)`` in metres at time ``t`` (seconds)."""
+        w = 2 * math.pi * t
+        x = y = 0.0
+        for f, ax, ay, px, py in zip(self.freqs, self.amp_x, self.amp_y, self.phase_x, self.phase_y, strict=True):
+            x += ax * math.sin(w * f + px)
+            y += ay * math.sin(w * f + py)
+        return x, y
+
+
+@dataclass(frozen=True)
 class Layer:
     """One textured plane parallel to the image plane.
 
@@ -71,7 +98,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Scene:
-    """Camera geometry plus the background and the objects (any order; render sorts by depth)."""
+    """Camera geometry and motion plus the background and the objects (any order; render sorts
+    by depth). Object trajectories are their own motion in the image; ``camera`` adds parallax."""
 
     width: int
     height: int
@@ -80,6 +108,7 @@ class Scene:
     fx_baseline: float
     background: Layer
     objects: tuple[Layer, ...] = field(default_factory=tuple)
+    camera: CameraMotion = field(default_factory=CameraMotion)
 
 
 def make_texture(
@@ -115,6 +144,16 @@ def random_scene(cfg: SynthConfig, rng: np.random.Generator) -> Scene:
         velocity=(cfg.background_speed_px_s * math.cos(angle), cfg.background_speed_px_s * math.sin(angle)),
     )
     background = Layer(bg_tex, (zb / fx, zb / fy), bg_traj, "full")
+    # Rig motion: two sinusoids per axis, each about speed/sqrt(2) m/s at its peak, mostly sideways.
+    cam_freqs = tuple(rng.uniform(0.1, 0.4, size=2))
+    cam_amps = [cfg.camera_speed_m_s / (2 * math.pi * f * math.sqrt(2)) for f in cam_freqs]
+    camera = CameraMotion(
+        freqs=cam_freqs,
+        amp_x=tuple(a * rng.uniform(0.5, 1.0) for a in cam_amps),
+        amp_y=tuple(a * rng.uniform(0.2, 0.6) for a in cam_amps),
+        phase_x=tuple(rng.uniform(0, 2 * math.pi, size=2)),
+        phase_y=tuple(rng.uniform(0, 2 * math.pi, size=2)),
+    )
 
     lo, hi = cfg.object_count_range
     objects = []
@@ -149,7 +188,7 @@ def random_scene(cfg: SynthConfig, rng: np.random.Generator) -> Scene:
         tex_shape = (_pow2(int(2 * half_m[1] / texel[1]) + 2), _pow2(int(2 * half_m[0] / texel[0]) + 2))
         tex = make_texture(rng, tex_shape, cfg.texture_beta, rng.uniform(0.15, 0.7), rng.uniform(0.35, 0.7))
         objects.append(Layer(tex, texel, traj, shape, half_m))
-    return Scene(w, h, fx, fy, cfg.fx_baseline, background, tuple(objects))
+    return Scene(w, h, fx, fy, cfg.fx_baseline, background, tuple(objects), camera)
 
 
 def _pow2(n: int) -> int:
