@@ -156,6 +156,38 @@ def test_onnx_ann_is_used_as_is(compared, tiny_checkpoints, tmp_path):
     assert res.rows[1].ops == _row(doc, "ANN", "gpu")["ops"]  # MACs from the stored configuration
 
 
+def test_simulations_of_an_energy_run_are_reused(compared, tiny_checkpoints, tmp_path, monkeypatch):
+    """An assess_profiles cache handed to compare() gives the same rows with no new simulation."""
+    import depthsnn.hw_profiles.assess as assess_mod
+    import depthsnn.simulate.pipeline as pipeline
+    from depthsnn.compare import compare
+    from depthsnn.hw_profiles import get_profile
+
+    _, doc = compared
+    snn = tiny_checkpoints["snn-tiny"]
+    net = pipeline.load_network(snn)
+    cache: dict = {}
+    assess_mod.assess_profiles(net, pipeline.open_dataset(net, None, None, "test"),
+                               [get_profile(p) for p in ("loihi", "speck", "gpu")], samples=SAMPLES,
+                               simulations=cache)
+    assert set(cache) == {(None, SAMPLES), (8, SAMPLES)}  # the GPU's float32 and the chips' 8-bit weights
+
+    def no_more(*a, **k):
+        raise AssertionError("simulated again despite the cache")
+
+    monkeypatch.setattr(pipeline, "simulate_dataset", no_more)
+    monkeypatch.setattr(assess_mod, "simulate_dataset", no_more)
+    res = compare(doc["models"][0]["onnx"], [snn], tmp_path, samples=SAMPLES, repeats=1, ann_profiles=["gpu"],
+                  snn_profiles=["loihi", "speck"], simulations={str(snn): cache})
+    for r in res.rows:
+        if r.kind == "SNN":
+            ref = _row(doc, "SNN", r.runtime)
+            assert r.metrics["mde_cm"] == pytest.approx(ref["metrics"]["mde_cm"], abs=1e-9)
+            assert r.ops == pytest.approx(ref["ops"], rel=1e-12)
+            if r.energy_mj is not None:
+                assert r.energy_mj == pytest.approx(ref["energy_mj"], rel=1e-12)
+
+
 def _fails(argv, capsys, *needles):
     assert main(["compare", *argv, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

@@ -122,8 +122,12 @@ def export_model(cfg: DemoConfig, model: str, run_dir: Path, say=print) -> Path:
     return out
 
 
-def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=print) -> tuple[Path, str]:
-    """Simulate a spiking run event-driven, cost it on every chip profile, fill the results table."""
+def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=print,
+                 simulations: dict | None = None) -> tuple[Path, str]:
+    """Simulate a spiking run event-driven, cost it on every chip profile, fill the results table.
+
+    ``simulations`` (a :data:`~depthsnn.hw_profiles.assess.SimulationCache`) receives the
+    simulations so that the compare stage reuses them."""
     import json
 
     from .atomic import atomic_write_text
@@ -137,7 +141,7 @@ def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=
     latency = (net.data.window_ms if net.data else 50.0) / 1000.0  # real-time: one input window
     say(f"[energy] {model}: event-driven simulation of {min(cfg.energy_samples, len(ds))} test samples per precision")
     res = assess_profiles(net, ds, [get_profile(p) for p in builtin_profile_names()], samples=cfg.energy_samples,
-                          latency_s=latency, progress=cfg.progress)
+                          latency_s=latency, progress=cfg.progress, simulations=simulations)
     out.mkdir(parents=True, exist_ok=True)
     report = assessment_report(str(run_dir / "best.pt"), net.name, net.kind, latency, res)
     atomic_write_text(out / "energy.json", json.dumps(report, indent=2, default=float))
@@ -159,9 +163,12 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     res = DemoResult(root, runs, results, rows)
     for m in cfg.models:
         res.exports[m] = export_model(cfg, m, runs[m], say)
+    sims: dict[str, dict] = {}  # per spiking run: its simulations, shared by energy and compare
     for m in cfg.models:
         if not m.startswith("ann"):
-            res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say)
+            sims[str(runs[m] / "best.pt")] = {}
+            res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say,
+                                                               simulations=sims[str(runs[m] / "best.pt")])
     anns = [m for m in cfg.models if m.startswith("ann")]
     snns = [m for m in cfg.models if not m.startswith("ann")]
     if anns and snns:
@@ -171,7 +178,8 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
         res.comparison = Path(cfg.workdir) / "compare"
         say(f"[compare] {anns[0]} in onnxruntime vs {', '.join(snns)} event-driven, same test samples")
         comp = compare(runs[anns[0]] / "best.pt", [runs[m] / "best.pt" for m in snns], res.comparison,
-                       samples=cfg.energy_samples, progress=cfg.progress, say=lambda msg: None)
+                       samples=cfg.energy_samples, progress=cfg.progress, say=lambda msg: None,
+                       simulations=sims)
         write_outputs(comp, res.comparison)
         res.comparison_table = terminal_table(comp)
     if res.energy:

@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, DataError
 from .ann_runtime import AnnModel, AnnRun, ann_dataset, load_ann, run_ann
 from .ops import MacCount, dense_macs
+
+if TYPE_CHECKING:
+    from ..hw_profiles.assess import SimulationCache
 
 DEFAULT_ANN_PROFILES = ("gpu", "cpu", "asic45nm_fp32", "asic45nm_int8")
 REFERENCE_PROFILE = "gpu"
@@ -159,12 +164,16 @@ def compare(
     snn_profiles: Sequence[str] | None = None,
     progress: bool = False,
     say: Callable[[str], None] | None = None,
+    simulations: Mapping[str, SimulationCache] | None = None,
 ) -> Comparison:
     """Run ``ann`` (checkpoint or ONNX) and each of ``snns`` on the same samples; see the module docstring.
 
     A checkpoint ``ann`` is exported to ``out_dir/<name>.onnx`` first. Profiles are names of
     built-in profiles or TOML paths; ``snn_profiles`` None means every neuromorphic built-in.
-    Writes nothing else (see :func:`~depthsnn.compare.report.write_outputs`).
+    Writes nothing else (see :func:`~depthsnn.compare.report.write_outputs`). ``simulations``
+    maps an entry of ``snns`` (as given) to the simulation cache of an earlier
+    :func:`~depthsnn.hw_profiles.assess.assess_profiles` call on the same test subset, whose
+    simulations are then reused instead of run again.
     """
     from ..hw_profiles import ann_energy, estimate_latency
     from ..hw_profiles.assess import assess_profiles
@@ -218,14 +227,19 @@ def compare(
         "name": model.name, "kind": "ANN", "source": str(model.source), "onnx": str(model.onnx_path),
         "input_hw": list(model.input_hw), "num_bins": model.num_bins, "modality": model.modality,
         "window_s": window, "onnxruntime": run.to_dict(), "dense_macs": macs.to_dict(), "export": model.export}]
-    for net, ds in zip(nets, datasets, strict=True):
+    for path, net, ds in zip(snns, nets, datasets, strict=True):
         kind = net.kind.upper()
         net_window = (net.data.window_ms / 1000.0) if net.data else DEFAULT_WINDOW_S
         say(f"[compare] {kind} {net.name}: simulator float32 and {len(s_profiles)} profiles")
-        sim = simulate_dataset(net, ds, samples=samples, progress=f"simulate {net.name}" if progress else False)
+        cache = (simulations or {}).get(str(path), {})
+        if (None, samples) not in cache:
+            cache[(None, samples)] = simulate_dataset(net, ds, samples=samples, dtype=np.float32,
+                                                      progress=f"simulate {net.name}" if progress else False)
+        sim = cache[(None, samples)]
         rows.append(CompareRow(net.name, kind, "simulator (this CPU)", "float32", sim.metrics,
                                _median(sim.per_sample_seconds), "measured", *_spiking_ops(sim.counts)))
-        assessments = assess_profiles(net, ds, s_profiles, samples=samples, latency_s=net_window, progress=progress)
+        assessments = assess_profiles(net, ds, s_profiles, samples=samples, latency_s=net_window, progress=progress,
+                                      simulations=cache)
         for a in assessments:
             b = a.row.breakdown
             rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,

@@ -55,6 +55,10 @@ def weight_bits_for(profile: HardwareProfile) -> int | None:
     return int(profile.weight_bits)
 
 
+# Event-driven simulations of one network on one dataset, by (weight bits or None, samples).
+SimulationCache = dict[tuple[int | None, int | None], DatasetSimulation]
+
+
 def assess_profiles(
     net: Network,
     dataset,
@@ -63,18 +67,24 @@ def assess_profiles(
     samples: int | None = 8,
     latency_s: float | None = None,
     progress: bool = False,
+    simulations: SimulationCache | None = None,
 ) -> list[ProfileAssessment]:
-    """Simulate ``net`` once per distinct precision and cost it on every profile."""
-    sims: dict[int | None, DatasetSimulation] = {}
+    """Simulate ``net`` once per distinct precision and cost it on every profile.
+
+    ``simulations``: a dict shared between calls on the *same* network and dataset (keyed by
+    weight bits and sample count), so a later call reuses the simulations of an earlier one.
+    """
+    sims: SimulationCache = {} if simulations is None else simulations
     out = []
     for p in profiles:
         bits = weight_bits_for(p)
-        if bits not in sims:
+        key = (bits, samples)
+        if key not in sims:
             quant = None if bits is None else QuantConfig(weight_bits=bits)
             label = "simulate float32" if bits is None else f"simulate int{bits}"
-            sims[bits] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
-                                          progress=label if progress else False)
-        sim = sims[bits]
+            sims[key] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
+                                         progress=label if progress else False)
+        sim = sims[key]
         counts = sim.counts
         counts.metadata.setdefault("weights_are_float", bits is None)
         counts.metadata["weight_bits"] = 32 if bits is None else bits
