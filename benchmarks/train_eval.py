@@ -78,7 +78,7 @@ def main() -> int:
         "defaults (Adam lr 1e-3, x0.3 after epochs 4 and 6, batch 2, vflip + polarity augmentation, "
         "plus hflip when monocular), T=1, CPU; best epoch on validation MDE.",
         "",
-        "| Model | Type | Modality | Epochs | Test MDE [cm] | vs constant | Abs rel | delta<1.25 | Firing rate [%] | s/epoch |",
+        "| Model | Type | Modality | Epochs | Test MDE [cm] | constant MDE / MDE | Abs rel | delta<1.25 | Firing rate [%] | s/epoch |",
         "| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r, ck in zip(rows, checkpoints, strict=False):
@@ -88,7 +88,7 @@ def main() -> int:
         fr = "—" if r.get("firing_rate") is None else f"{100 * r['firing_rate']:.2f}"
         ratio = baseline["metrics"]["mde_cm"] / m["mde_cm"]
         lines.append(f"| {r['name']} | {r['kind']} | {r['modality']} | {len(log)} | {m['mde_cm']:.1f} "
-                     f"| {ratio:.2f}x better | {m['abs_rel']:.3f} | {m['delta1']:.3f} | {fr} | {per_epoch:.0f} |")
+                     f"| {ratio:.2f}x | {m['abs_rel']:.3f} | {m['delta1']:.3f} | {fr} | {per_epoch:.0f} |")
     bm = baseline["metrics"]
     lines.append(f"| constant mean depth | baseline | — | — | {bm['mde_cm']:.1f} | 1.00x | {bm['abs_rel']:.3f} "
                  f"| {bm['delta1']:.3f} | — | — |")
