@@ -166,9 +166,8 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     sims: dict[str, dict] = {}  # per spiking run: its simulations, shared by energy and compare
     for m in cfg.models:
         if not m.startswith("ann"):
-            sims[str(runs[m] / "best.pt")] = {}
-            res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say,
-                                                               simulations=sims[str(runs[m] / "best.pt")])
+            cache = sims.setdefault(str(runs[m] / "best.pt"), {})
+            res.energy[m], res.energy_tables[m] = energy_model(cfg, m, runs[m], results, say, simulations=cache)
     anns = [m for m in cfg.models if m.startswith("ann")]
     snns = [m for m in cfg.models if not m.startswith("ann")]
     if anns and snns:

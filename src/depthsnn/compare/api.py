@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .. import __version__
 from ..errors import ConfigError, DataError
 from .ann_runtime import AnnModel, AnnRun, ann_dataset, load_ann, run_ann
@@ -176,8 +174,8 @@ def compare(
     simulations are then reused instead of run again.
     """
     from ..hw_profiles import ann_energy, estimate_latency
-    from ..hw_profiles.assess import assess_profiles
-    from ..simulate.pipeline import open_dataset, sample_indices, simulate_dataset
+    from ..hw_profiles.assess import assess_profiles, cached_simulation
+    from ..simulate.pipeline import open_dataset, sample_indices
 
     say = say or (lambda _msg: None)
     if samples < 1:
@@ -232,10 +230,7 @@ def compare(
         net_window = (net.data.window_ms / 1000.0) if net.data else DEFAULT_WINDOW_S
         say(f"[compare] {kind} {net.name}: simulator float32 and {len(s_profiles)} profiles")
         cache = (simulations or {}).get(str(path), {})
-        if (None, samples) not in cache:
-            cache[(None, samples)] = simulate_dataset(net, ds, samples=samples, dtype=np.float32,
-                                                      progress=f"simulate {net.name}" if progress else False)
-        sim = cache[(None, samples)]
+        sim = cached_simulation(cache, net, ds, None, samples, progress=f"simulate {net.name}" if progress else False)
         rows.append(CompareRow(net.name, kind, "simulator (this CPU)", "float32", sim.metrics,
                                _median(sim.per_sample_seconds), "measured", *_spiking_ops(sim.counts)))
         assessments = assess_profiles(net, ds, s_profiles, samples=samples, latency_s=net_window, progress=progress,

@@ -13,10 +13,10 @@ Presets:
   of each is skipped (it sits at the recording start, so its window holds no events). With 5 or
   more sequences, whole scenes are held out: the last tenth (at least one sequence) is test,
   the tenth before it validation, the rest train, so val and test are scenes the network never
-  saw. With 2-4 sequences all but the last train and the last is
-  cut in two contiguous halves, the first validation, the second test (contiguous so
-  neighbouring, near-identical labels do not leak between val and test). With a single
-  sequence its labels split 60/20/20 contiguously.
+  saw. With 2-4 sequences all but the last train and the last is cut in two contiguous halves,
+  the first validation, the second test (contiguous so neighbouring, near-identical labels do
+  not leak between val and test). With a single sequence its labels split 60/20/20
+  contiguously.
 
 Custom splits: :func:`split_from_lists` with entries ``"seq"``, ``"seq:a-b"`` (labels a..b-1)
 or ``(seq, a, b)``. Ranges are clipped to the labels a file holds.

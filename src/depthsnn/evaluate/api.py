@@ -250,8 +250,9 @@ def evaluate_checkpoints(
     truth; ``max_samples`` evaluates only the first N samples. ``figures`` PNGs per model are
     written to ``figures/<model>/``, evenly spaced over the samples; ``video`` adds
     ``videos/<model>.gif`` (and ``.mp4`` with ffmpeg) of the first ``video_frames`` samples in
-    subset order (each sequence in time order, one after another; frame titles name the sequence). Returns the rows of ``results.json`` (models in the given
-    order, then the constant mean depth baseline per distinct data configuration).
+    subset order (each sequence in time order, one after another; frame titles name the
+    sequence). Returns the rows of ``results.json`` (models in the given order, then the
+    constant mean depth baseline per distinct data configuration).
     """
     if not checkpoints:
         raise ConfigError("no checkpoint given")

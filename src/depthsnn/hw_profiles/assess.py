@@ -59,6 +59,24 @@ def weight_bits_for(profile: HardwareProfile) -> int | None:
 SimulationCache = dict[tuple[int | None, int | None], DatasetSimulation]
 
 
+def cached_simulation(
+    cache: SimulationCache,
+    net: Network,
+    dataset,
+    bits: int | None,
+    samples: int | None,
+    progress: bool | str = False,
+) -> DatasetSimulation:
+    """``cache[(bits, samples)]``, simulated first (float32 state, ``bits``-bit integer weights or
+    float32 weights for None) when the cache does not hold it yet."""
+    key = (bits, samples)
+    if key not in cache:
+        quant = None if bits is None else QuantConfig(weight_bits=bits)
+        cache[key] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
+                                      progress=progress)
+    return cache[key]
+
+
 def assess_profiles(
     net: Network,
     dataset,
@@ -78,13 +96,8 @@ def assess_profiles(
     out = []
     for p in profiles:
         bits = weight_bits_for(p)
-        key = (bits, samples)
-        if key not in sims:
-            quant = None if bits is None else QuantConfig(weight_bits=bits)
-            label = "simulate float32" if bits is None else f"simulate int{bits}"
-            sims[key] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
-                                         progress=label if progress else False)
-        sim = sims[key]
+        label = "simulate float32" if bits is None else f"simulate int{bits}"
+        sim = cached_simulation(sims, net, dataset, bits, samples, progress=label if progress else False)
         counts = sim.counts
         counts.metadata.setdefault("weights_are_float", bits is None)
         counts.metadata["weight_bits"] = 32 if bits is None else bits
