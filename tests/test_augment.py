@@ -20,8 +20,8 @@ def _batch(channels):
 
 
 def test_resolve_expands_auto_per_modality():
-    assert resolve_augmentations(["auto"], "binocular") == ("vflip", "polarity")
-    assert resolve_augmentations(["auto"], "monocular") == ("vflip", "polarity", "hflip")
+    assert resolve_augmentations(["auto"], "binocular") == ("polarity",)
+    assert resolve_augmentations(["auto"], "monocular") == ("polarity", "hflip")
     assert resolve_augmentations(["none"], "binocular") == ()
     assert resolve_augmentations(["vflip", "vflip"], "binocular") == ("vflip",)
     with pytest.raises(ConfigError, match="monocular only"):

@@ -36,7 +36,7 @@ from depthsnn.errors import ConfigError, DataError
 
 FXB = layout.FX_BASELINE
 TINY = SynthConfig(
-    sequences=2, seconds=0.3, width=64, height=48, n_objects=(1, 2), object_size_px=(12.0, 24.0),
+    world="planes", sequences=2, seconds=0.3, width=64, height=48, n_objects=(1, 2), object_size_px=(12.0, 24.0),
     speed_px_s=60.0, render_hz=400.0, noise_rate_hz=0.5,
 )
 
@@ -313,7 +313,7 @@ def test_interrupted_generation_leaves_no_final_files(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "_dataset", failing)
     out = tmp_path / "set"
     with pytest.raises(KeyboardInterrupt):
-        generate_dataset(out, TINY, progress=False)
+        generate_dataset(out, dataclasses.replace(TINY, workers=1), progress=False)  # patched in this process
     names = sorted(p.name for p in out.iterdir())
     assert layout.data_file("synthetic_stereo1") in names  # finished before the interruption
     assert not any(n.startswith("synthetic_stereo2") for n in names)

@@ -14,8 +14,8 @@ _SYNTH_EPILOG = """\
 The output folder gets synthetic_stereo<i>_data.hdf5 / _gt.hdf5 per sequence in the MVSEC
 indoor_flying layout, a calibration folder synthetic_stereo_calib/ and dataset.json. Every
 option of the generator (see depthsnn.data.synthetic.SynthConfig) can be set in a TOML file
-(--config) or with --set, e.g. --set width=64 --set height=48 --set n_objects=1,3
---set noise_rate_hz=0. Explicit flags (--sequences, --seconds, --seed) win over both.
+(--config) or with --set, e.g. --set world=planes --set width=64 --set height=48
+--set n_objects=1,3 --set noise_rate_hz=0 --set camera_speed_m_s=0.5. Explicit flags (--sequences, --seconds, --seed) win over both.
 """
 
 
@@ -31,11 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "synth",
         help="generate a synthetic stereo event data set (MVSEC layout)",
         description=(
-            "Render textured planes moving in front of a background for a rectified stereo pair, "
-            "simulate both event cameras (contrast-threshold model) and write events, grey images "
-            "and ground-truth depth in the MVSEC layout, readable by the MVSEC reader. "
-            "A stereo rig that translates slowly adds motion parallax, as on the drone of MVSEC "
-            "indoor_flying. Defaults: 40 scenes x 0.5 s at 346x260 (400 depth labels)."
+            "Render a world for a rectified stereo pair, simulate both event cameras "
+            "(contrast-threshold model) and write events, grey images and ground-truth depth in "
+            "the MVSEC layout, readable by the MVSEC reader. The default world (world=room) is a "
+            "drone flying through a furnished room, as in MVSEC indoor_flying: textured floor, "
+            "walls and ceiling in perspective, 3-6 boxes of physical size (0.25-1.2 m) resting on "
+            "the floor or hovering, a rig flying at about 0.8 m/s in a wandering direction (motion "
+            "parallax); nearly every pixel has valid depth. world=planes is the older world of "
+            "textured fronto-parallel planes in front of a far background. "
+            "Defaults: 40 scenes x 0.5 s at 346x260 (400 depth labels), one process per core."
         ),
         epilog=_SYNTH_EPILOG,
     )

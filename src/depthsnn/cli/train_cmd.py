@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="spikingjelly neuron kernels (default auto: fastest available on the device)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--augment", metavar="LIST",
-                   help="label-exact training augmentations, comma-separated: auto (default: vflip,polarity; "
+                   help="label-exact training augmentations, comma-separated: auto (default: polarity; "
                         "plus hflip when monocular), none, vflip, polarity, hflip (monocular only)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--nproc", type=int, default=1, metavar="N",

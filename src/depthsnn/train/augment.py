@@ -11,7 +11,10 @@ together are allowed:
   disparities negative, and swapping the cameras to undo that would need the *right* camera's
   depth map, which MVSEC does not have.
 
-``auto`` means ``vflip`` + ``polarity``, plus ``hflip`` for monocular input. Each transform is
+``auto`` means ``polarity``, plus ``hflip`` for monocular input. ``vflip`` is exact but not
+in ``auto``: an upright camera sees the floor below and the ceiling above, a perspective cue
+that monocular depth on indoor scenes (MVSEC, the room world) relies on, and upside-down
+training samples teach the network to ignore it. Each transform is
 applied to each sample with probability 1/2, drawn from a generator seeded by (seed, epoch,
 batch, rank), so ``--resume`` replays the same augmented batches and DDP ranks differ.
 """
@@ -34,7 +37,7 @@ def resolve_augmentations(names: Sequence[str], cameras: str) -> tuple[str, ...]
         if name == "none":
             continue
         if name == "auto":
-            out += ["vflip", "polarity"] + (["hflip"] if cameras == "monocular" else [])
+            out += ["polarity"] + (["hflip"] if cameras == "monocular" else [])
         elif name in AUGMENTATIONS:
             if name == "hflip" and cameras != "monocular":
                 raise ConfigError(

@@ -1,7 +1,8 @@
 """Synthetic stereo event data in the exact MVSEC layout (``depthsnn data synth``).
 
-Textured fronto-parallel planes move in front of a background plane (``scene``); both
-rectified cameras are rendered with the true disparity fx*B/Z (``render``); an ESIM-style
+Two worlds: a drone flying through a furnished room (``room``, the default) or textured
+fronto-parallel planes in front of a background plane (``scene``, ``render``). Both
+rectified cameras are rendered with the true disparity fx*B/Z; an ESIM-style
 contrast-threshold model turns log-intensity frames into events (``esim``); sequences are
 written as ``<seq>_data.hdf5`` / ``<seq>_gt.hdf5`` plus a calibration folder (``writer``,
 ``generate``), so the MVSEC reader reads them unchanged.

@@ -17,8 +17,14 @@ SCENE = "synthetic_stereo"
 class SynthConfig:
     """Everything that determines a generated data set; with ``seed`` it fixes every byte of it.
 
+    ``world`` picks the scene model: ``room`` (default; a drone flying through a furnished
+    room as in MVSEC indoor_flying: floor, walls and ceiling in perspective, boxes of physical
+    size on the floor or hovering, see :mod:`.room`) or ``planes`` (textured fronto-parallel
+    planes in front of a far background, see :mod:`.scene`; one camera has no cue to metric
+    depth there). Options marked planes/room apply to that world only.
+
     Pairs are ``(low, high)`` ranges sampled uniformly per object (``n_objects`` inclusive).
-    Depths are metres, image sizes and speeds pixels of the left camera.
+    Depths and room sizes are metres, image sizes and speeds pixels of the left camera.
     """
 
     # Many short scenes rather than a few long ones: consecutive labels of one scene are nearly
@@ -29,20 +35,32 @@ class SynthConfig:
     width: int = layout.WIDTH
     height: int = layout.HEIGHT
     fx_baseline: float = layout.FX_BASELINE  # px*m; disparity = fx_baseline / depth
-    # Scene
+    world: str = "room"
+    # Scene (both worlds)
     n_objects: tuple[int, int] = (3, 6)
+    camera_speed_m_s: float = 0.8  # typical rig speed (room: drone flight; planes: sideways sway); 0 = fixed
+    max_range: float = 8.0  # depth beyond this is invalid (NaN) in the ground truth
+    texture_beta: float = 1.3  # texture power spectrum ~ 1/f^beta: lower = more fine detail
+    # Room world: room extent, rig height, furniture (metres), share of objects resting on the floor
+    room_width_m: tuple[float, float] = (4.0, 7.0)
+    room_height_m: tuple[float, float] = (2.5, 3.2)
+    room_depth_m: tuple[float, float] = (4.5, 7.5)  # distance from the rig's start to the back wall
+    flight_height_m: tuple[float, float] = (0.8, 1.6)  # rig height above the floor
+    object_width_m: tuple[float, float] = (0.25, 1.0)
+    object_height_m: tuple[float, float] = (0.25, 1.2)
+    object_depth_m: tuple[float, float] = (0.25, 0.8)
+    object_distance_m: tuple[float, float] = (1.5, 6.0)  # object centre depth, log-uniform
+    on_floor_fraction: float = 0.6
+    # Planes world
     shapes: tuple[str, ...] = ("rect", "disc")
     depth_range: tuple[float, float] = (1.0, 6.0)  # initial object depths
     depth_change: float = 0.25  # amplitude of the slow depth oscillation, as a log-depth factor
     object_size_px: tuple[float, float] = (40.0, 120.0)  # object width/height at its initial depth
     speed_px_s: float = 20.0  # typical image-plane speed of an object's own motion
-    camera_speed_m_s: float = 0.8  # typical speed of the rig's sideways motion (parallax); 0 = fixed rig
     background_depth: float = 9.0
     background_speed_px_s: float = 8.0  # slow pan of the background texture
-    max_range: float = 8.0  # depth beyond this is invalid (NaN) in the ground truth
-    texture_beta: float = 1.3  # texture power spectrum ~ 1/f^beta: lower = more fine detail
     # Sensor
-    render_hz: float = 500.0  # internal log-intensity frame rate of the event simulator
+    render_hz: float = 200.0  # internal log-intensity frame rate of the event simulator
     image_hz: float = 20.0  # rate of davis/{cam}/image_raw
     depth_hz: float = layout.DEPTH_RATE_HZ
     contrast_pos: float = 0.2  # C+ (log-intensity step per ON event)
@@ -52,11 +70,20 @@ class SynthConfig:
     noise_rate_hz: float = 0.05  # background-activity noise events per pixel per second
     t_start: float = 0.0  # timestamp of the first frame, seconds
     compression: str = "lzf"  # hdf5 filter for images and depth ("lzf", "gzip", "none"); events never
+    workers: int = 0  # processes generating sequences in parallel; 0 = one per CPU core (at most 4)
 
     def validate(self) -> SynthConfig:
         """Raise ConfigError naming the first nonsensical option; return self otherwise."""
         checks = [
             (self.sequences >= 1, "sequences must be at least 1"),
+            (self.world in ("room", "planes"), f"world must be 'room' or 'planes', got {self.world!r}"),
+            (self.workers >= 0, "workers must be >= 0"),
+            (all(len(r) == 2 and 0 < r[0] <= r[1] for r in (
+                self.room_width_m, self.room_height_m, self.room_depth_m, self.flight_height_m,
+                self.object_width_m, self.object_height_m, self.object_depth_m, self.object_distance_m)),
+             "room and object size ranges must be 'low,high' with 0 < low <= high"),
+            (self.flight_height_m[1] < self.room_height_m[0], "flight_height_m must stay below room_height_m"),
+            (0.0 <= self.on_floor_fraction <= 1.0, "on_floor_fraction must be in [0, 1]"),
             (self.seconds > 0, "seconds must be positive"),
             (self.seed >= 0, "seed must be >= 0"),
             (self.width >= 8 and self.height >= 8, "width and height must be at least 8"),

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from ..calibration import write_calibration
 from .config import SCENE, SynthConfig, sequence_name
 from .esim import EventSimulator, sample_thresholds
 from .render import depth_label, log_intensity, render, to_uint8
+from .room import RoomScene, random_room, render_room
 from .scene import Scene, random_scene
 from .writer import SequenceData, write_sequence
 
@@ -53,8 +57,20 @@ def _times(seconds: float, hz: float) -> np.ndarray:
     return np.arange(1, math.floor(seconds * hz + 1e-9) + 1) / hz
 
 
+def render_frame(scene: Scene | RoomScene, t: float, camera: str) -> tuple[np.ndarray, np.ndarray]:
+    """Intensity and depth of either world's scene at time ``t``."""
+    if isinstance(scene, RoomScene):
+        return render_room(scene, t, camera)
+    return render(scene, t, camera)
+
+
+def draw_scene(cfg: SynthConfig, rng: np.random.Generator) -> Scene | RoomScene:
+    """A random scene of ``cfg.world``."""
+    return random_room(cfg, rng) if cfg.world == "room" else random_scene(cfg, rng)
+
+
 def simulate_sequence(
-    scene: Scene,
+    scene: Scene | RoomScene,
     cfg: SynthConfig,
     name: str,
     sensor_seeds: tuple[np.random.SeedSequence | int, np.random.SeedSequence | int],
@@ -71,19 +87,19 @@ def simulate_sequence(
     for cam, ss in zip(layout.CAMERAS, sensor_seeds, strict=True):
         rng = np.random.default_rng(ss)
         c_pos, c_neg = sample_thresholds(rng, shape, cfg.contrast_pos, cfg.contrast_neg, cfg.contrast_sigma)
-        first = log_intensity(render(scene, 0.0, cam)[0])
+        first = log_intensity(render_frame(scene, 0.0, cam)[0])
         sims[cam] = EventSimulator(first, cfg.t_start, c_pos, c_neg, cfg.refractory_s, cfg.noise_rate_hz, rng)
         chunks[cam] = []
     for t in frame_t[1:]:
         for cam in layout.CAMERAS:
-            chunks[cam].append(sims[cam].step(log_intensity(render(scene, t, cam)[0]), cfg.t_start + t))
+            chunks[cam].append(sims[cam].step(log_intensity(render_frame(scene, t, cam)[0]), cfg.t_start + t))
         if bar is not None:
             bar.update(1)
 
     image_ts, depth_ts = _times(cfg.seconds, cfg.image_hz), _times(cfg.seconds, cfg.depth_hz)
-    images = {cam: np.stack([to_uint8(render(scene, t, cam)[0]) for t in image_ts]) for cam in layout.CAMERAS}
+    images = {cam: np.stack([to_uint8(render_frame(scene, t, cam)[0]) for t in image_ts]) for cam in layout.CAMERAS}
     depth = {
-        cam: np.stack([depth_label(render(scene, t, cam)[1], cfg.max_range) for t in depth_ts])
+        cam: np.stack([depth_label(render_frame(scene, t, cam)[1], cfg.max_range) for t in depth_ts])
         for cam in layout.CAMERAS
     }
     events = {cam: np.concatenate(chunks[cam]) if chunks[cam] else np.empty((0, 4)) for cam in layout.CAMERAS}
@@ -93,7 +109,7 @@ def simulate_sequence(
 def generate_sequence(out_dir: str | Path, cfg: SynthConfig, index: int, bar: tqdm | None = None) -> SequenceInfo:
     """Draw, simulate and write sequence ``index`` (0-based) of the data set ``cfg`` describes."""
     scene_ss, left_ss, right_ss = sequence_seeds(cfg.seed, index)
-    scene = random_scene(cfg, np.random.default_rng(scene_ss))
+    scene = draw_scene(cfg, np.random.default_rng(scene_ss))
     seq = simulate_sequence(scene, cfg, sequence_name(index), (left_ss, right_ss), bar)
     write_sequence(out_dir, seq, cfg.compression)
     return SequenceInfo(
@@ -124,12 +140,7 @@ def generate_dataset(out_dir: str | Path, cfg: SynthConfig, progress: bool = Tru
         out / layout.CALIB_DIR.format(scene=SCENE), SCENE, intrinsics=cfg.intrinsics,
         fx_baseline=cfg.fx_baseline, resolution=(cfg.width, cfg.height),
     )
-    frames = math.floor(cfg.seconds * cfg.render_hz + 1e-9)
-    infos = []
-    with tqdm(total=cfg.sequences * frames, unit="frame", disable=not progress, desc="synth") as bar:
-        for i in range(cfg.sequences):
-            bar.set_postfix_str(sequence_name(i))
-            infos.append(generate_sequence(out, cfg, i, bar))
+    infos = _generate_all(out, cfg, progress)
     names = {info.name for info in infos}
     for stale in sorted(old - names):
         for f in (layout.data_file(stale), layout.gt_file(stale)):
@@ -146,6 +157,49 @@ def generate_dataset(out_dir: str | Path, cfg: SynthConfig, progress: bool = Tru
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def _workers(cfg: SynthConfig) -> int:
+    if cfg.workers:
+        return min(cfg.workers, cfg.sequences)
+    return max(1, min(os.cpu_count() or 1, 4, cfg.sequences))
+
+
+def _generate_all(out: Path, cfg: SynthConfig, progress: bool) -> list[SequenceInfo]:
+    """All sequences, in worker processes when more than one: sequences draw from their own
+    seeds and write their own files, so the bytes do not depend on the number of workers."""
+    workers = _workers(cfg)
+    if workers == 1:
+        frames = math.floor(cfg.seconds * cfg.render_hz + 1e-9)
+        infos = []
+        with tqdm(total=cfg.sequences * frames, unit="frame", disable=not progress, desc="synth") as bar:
+            for i in range(cfg.sequences):
+                bar.set_postfix_str(sequence_name(i))
+                infos.append(generate_sequence(out, cfg, i, bar))
+        return infos
+    # spawn, not fork: the parent may hold torch threads, and forked BLAS/OpenMP pools can hang.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_single_threaded) as pool, \
+            tqdm(total=cfg.sequences, unit="seq", disable=not progress, desc=f"synth ({workers} processes)") as bar:
+        futures = [pool.submit(generate_sequence, out, cfg, i) for i in range(cfg.sequences)]
+        infos = []
+        try:
+            for fut in futures:
+                infos.append(fut.result())
+                bar.update(1)
+        except BaseException:
+            for fut in futures:  # stop at the first failure (or Ctrl-C) instead of finishing the set
+                fut.cancel()
+            raise
+    return infos
+
+
+def _single_threaded() -> None:
+    """Worker set-up: one thread per process (the renderer's torch ops would otherwise each
+    spawn a thread pool per process and oversubscribe the cores many times over)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _old_sequences(out: Path) -> set[str]:
