@@ -206,6 +206,7 @@ def _mutate(ng: nir.NIRGraph, data: st.DataObject) -> nir.NIRGraph:
     kind = data.draw(st.sampled_from([
         "drop_node", "drop_edge", "add_edge", "weight_shape", "conv_input_shape", "unsupported", "cycle",
         "neuron_shape", "nonuniform", "upsample_meta", "upsample_inner", "dt", "output_shape", "bias",
+        "huge_shape",
     ]))
     pick = data.draw(st.sampled_from(names))
     convs = [k for k, n in nodes.items() if isinstance(n, nir.Conv2d)]
@@ -268,6 +269,9 @@ def _mutate(ng: nir.NIRGraph, data: st.DataObject) -> nir.NIRGraph:
         meta["depthsnn_json"] = data.draw(st.sampled_from(["{", '{"dt": -1}', '{"dt": "x"}', "[]", '{"dt": null}']))
     elif kind == "output_shape":
         nodes["output"] = nir.Output(np.array(data.draw(st.sampled_from([(1, 4, 5), (4,), (1, 4, 4)]))))
+    elif kind == "huge_shape":  # declared sizes far over the memory limit: refused before allocation
+        big = data.draw(st.sampled_from([(2, 100_000, 100_000), (2, 4, 10**12)]))
+        nodes["input"] = nir.Input(np.array(big))
     elif kind == "bias":
         c = data.draw(st.sampled_from(convs))
         nodes[c] = copy.copy(nodes[c])

@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import DepthSNNError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["data", "train", "evaluate", "export", "simulate", "energy", "compare", "demo"]
+COMMANDS = ["data", "train", "evaluate", "export", "simulate", "energy", "compare", "checkpoint", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
             "train SNN/HNN/ANN U-Nets, export to NIR and ONNX, simulate event-driven and report "
             "energy per neuromorphic chip."
         ),
+        epilog=("Checkpoints, NIR and ONNX files are opened safely: no code in them runs, and declared sizes "
+                "over the memory limit (DEPTHSNN_MAX_BYTES, default 4GiB) are refused before allocation."),
     )
     parser.add_argument("--version", action="version", version=f"depthsnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

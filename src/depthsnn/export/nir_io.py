@@ -55,6 +55,14 @@ Node metadata holds only strings and numbers. Graph metadata holds ``producer``,
 Reading validates everything it relies on (node types, edges, cycles, shapes, uniform neuron
 parameters) and raises :class:`~depthsnn.errors.DataError` naming the file and the node.
 
+Memory. A file may declare any shape. Before ``nir.read`` loads anything, the HDF5 tree is
+walked (names and declared dataset sizes only): every dataset and their sum must fit the memory
+limit (:mod:`depthsnn.limits`, default 4 GiB), and links other than plain hard links, datasets
+stored in external files and objects reachable by two paths (which would make ``nir.read`` load
+them again and again) are refused. Then each node's activation, as the executor and the
+simulator allocate it per sample and step (float32; state counted again for neurons), and
+their sum are checked as the shapes are derived, before any tensor exists.
+
 Interoperability (see ``tests/test_export_nir.py``): snnTorch 1.0.0's ``import_from_nir`` maps
 ``LIF`` to ``snn.Leaky(beta = 1 - 1e-4/tau, threshold = v_threshold * tau/(r * 1e-4))`` with
 a fixed dt of 1e-4, reset to zero in the step of the spike (``reset_delay=False``) and a strict
@@ -69,17 +77,20 @@ upsampling tag.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import h5py
 import nir
 import numpy as np
 import torch
 
 from ..atomic import atomic_path
 from ..errors import ConfigError, DataError
+from ..limits import check_size, max_bytes
 from .executor import GraphExecutor
-from .graph import DEFAULT_DT, NetGraph, Node
+from .graph import DEFAULT_DT, STATEFUL_OPS, NetGraph, Node
 
 UPSAMPLE_TAG = "upsample_nearest"
 RESET_MODE = "hard, to v_reset, in the step of the spike"
@@ -204,22 +215,64 @@ def write_nir(path: str | Path, graph: NetGraph, metadata: dict | None = None) -
 # ----------------------------------------------------------------------------------- import
 
 
-def read_nir(path: str | Path) -> NetGraph:
-    """Read an NIR file into a validated :class:`NetGraph`; problems raise ``DataError(path)``."""
+def read_nir(path: str | Path, limit: int | None = None) -> NetGraph:
+    """Read an NIR file into a validated :class:`NetGraph`; problems raise ``DataError(path)``.
+
+    Declared sizes are checked against ``limit`` (default :func:`depthsnn.limits.max_bytes`)
+    before anything is loaded (see the module docstring, "Memory").
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError("NIR file not found", path)
+    check_hdf5_sizes(path, limit)
     try:
         # Our own checks below report problems better than nir's type inference.
         ng = nir.read(path, type_check=False)
     except Exception as e:  # h5py OSError on non-HDF5 / truncated files, nir's KeyError/ValueError/...
         raise DataError(f"not a readable NIR file ({type(e).__name__}: {_one_line(e)})", path) from e
-    return from_nir(ng, path=path)
+    return from_nir(ng, path=path, limit=limit)
 
 
-def load(path: str | Path, dtype: torch.dtype = torch.float32) -> GraphExecutor:
+def load(path: str | Path, dtype: torch.dtype = torch.float32, limit: int | None = None) -> GraphExecutor:
     """The torch re-import of an NIR file written by :func:`write_nir`: a :class:`GraphExecutor`."""
-    return GraphExecutor(read_nir(path), dtype=dtype)
+    return GraphExecutor(read_nir(path, limit), dtype=dtype)
+
+
+def check_hdf5_sizes(path: Path, limit: int | None = None) -> None:
+    """Walk the HDF5 tree as ``nir.read`` will (by name), reading no data: refuse what would
+    exceed the memory limit or what ``nir.read`` could load more than once."""
+    cap = max_bytes(limit)
+    total = 0
+    try:
+        with h5py.File(path, "r") as f:
+            seen: set = set()
+            stack: list[tuple[str, h5py.Group]] = [("", f)]
+            while stack:
+                prefix, group = stack.pop()
+                for key in group:
+                    name = f"{prefix}/{key}"
+                    link = group.get(key, getlink=True)
+                    if not isinstance(link, h5py.HardLink):
+                        raise DataError(f"HDF5 {type(link).__name__} at {name!r}: NIR files hold plain groups and "
+                                        "datasets only", path)
+                    obj = group[key]
+                    if obj.id in seen:
+                        raise DataError(f"HDF5 object {name!r} is reachable by two paths (a hard link): "
+                                        "refused, a reader would load it repeatedly", path)
+                    seen.add(obj.id)
+                    if isinstance(obj, h5py.Group):
+                        stack.append((name, obj))
+                    elif isinstance(obj, h5py.Dataset):
+                        if obj.external:
+                            raise DataError(f"dataset {name!r} keeps its data in external files: refused", path)
+                        nbytes = int(obj.size or 0) * obj.dtype.itemsize
+                        check_size(f"dataset {name!r} (shape {obj.shape}, {obj.dtype})", nbytes, path, cap)
+                        total += nbytes
+                        check_size(f"the file's datasets together (at {name!r})", total, path, cap)
+    except DataError:
+        raise
+    except Exception as e:  # h5py OSError on non-HDF5 / truncated files
+        raise DataError(f"not a readable NIR file ({type(e).__name__}: {_one_line(e)})", path) from e
 
 
 def _one_line(e: BaseException) -> str:
@@ -227,11 +280,12 @@ def _one_line(e: BaseException) -> str:
     return s[:300] + ("..." if len(s) > 300 else "")
 
 
-def from_nir(nir_graph: nir.NIRGraph, path: str | Path | None = None) -> NetGraph:
+def from_nir(nir_graph: nir.NIRGraph, path: str | Path | None = None, limit: int | None = None) -> NetGraph:
     """Convert an ``nir.NIRGraph`` (as written by :func:`to_nir`) into a validated NetGraph.
 
     Raises :class:`DataError` (naming ``path`` when given, and the node) for unsupported node
-    types, dangling edges, cycles, inconsistent shapes or non-uniform neuron parameters.
+    types, dangling edges, cycles, inconsistent shapes, non-uniform neuron parameters, or
+    activations that would exceed the memory ``limit`` (:func:`depthsnn.limits.max_bytes`).
     """
 
     def fail(problem: str) -> DataError:
@@ -268,6 +322,7 @@ def from_nir(nir_graph: nir.NIRGraph, path: str | Path | None = None) -> NetGrap
     order = _topological(nodes, edges, preferred, fail)
     out_nodes: list[Node] = []
     shapes: dict[str, tuple[int, ...]] = {}
+    cap, total = max_bytes(limit), 0
     for name in order:
         try:
             node = _node_from_nir(name, nodes[name], preds[name], shapes, dt)
@@ -275,6 +330,12 @@ def from_nir(nir_graph: nir.NIRGraph, path: str | Path | None = None) -> NetGrap
             raise fail(e.problem) from e
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
             raise fail(f"malformed NIR node {name!r} ({type(e).__name__}: {_one_line(e)})") from e
+        # What the executor/simulator allocate for this node per sample and step (python ints:
+        # no overflow), checked before anything of that shape exists.
+        nbytes = math.prod(node.shape) * 4 * (2 if node.op in STATEFUL_OPS else 1)
+        check_size(f"node {name!r} (shape {node.shape}, float32 per sample)", nbytes, path, cap)
+        total += nbytes
+        check_size(f"the graph's activations up to node {name!r}", total, path, cap)
         shapes[name] = node.shape
         out_nodes.append(node)
     try:

@@ -41,6 +41,7 @@ from ..atomic import atomic_path
 from ..errors import ConfigError, DataError
 from .executor import GraphExecutor
 from .graph import DEFAULT_DT, from_model
+from .onnx_limits import check_onnx_sizes, check_proto_sizes
 from .onnx_modules import AnnDepth, StepSnn, UnrolledSnn, WeightTransform, grid_snap, prepared_copy
 
 DEFAULT_HW = (260, 346)  # MVSEC DAVIS346
@@ -185,16 +186,20 @@ def export_snn_onnx(
                    cfg=cfg, model=ref, tol=tol, state_nodes=state_nodes, spike_nodes=wrapper.spike_nodes)
 
 
-def check_onnx(path: str | Path) -> onnx.ModelProto:
-    """Load ``path`` and run ``onnx.checker`` on it; :class:`DataError` if it is not valid ONNX."""
+def check_onnx(path: str | Path, limit: int | None = None) -> onnx.ModelProto:
+    """Load ``path`` and run ``onnx.checker`` on it; :class:`DataError` if it is not valid ONNX.
+
+    Declared sizes (file, initializers, inputs/outputs, then every shape inference finds) are
+    checked against the memory ``limit`` first (:mod:`depthsnn.export.onnx_limits`).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise DataError("ONNX file not found", path)
+    proto = check_onnx_sizes(path, limit)
     try:
-        proto = onnx.load(str(path))
         onnx.checker.check_model(proto, full_check=True)
-    except Exception as exc:  # protobuf DecodeError, ValidationError, shape inference errors
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception as exc:  # ValidationError, shape inference errors
         raise DataError(f"not a valid ONNX model ({type(exc).__name__}: {_first_line(exc)})", path) from None
+    check_proto_sizes(inferred, path, limit)
     return proto
 
 
@@ -211,6 +216,8 @@ def open_session(model_file: str | Path | bytes, prefer_cuda: bool = False):
         providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # only errors: ORT warns about unused initializers otherwise
+    if not isinstance(model_file, bytes):  # bytes come from our own exporter; files may come from anyone
+        check_onnx_sizes(model_file)
     try:
         src = model_file if isinstance(model_file, bytes) else str(model_file)
         return ort.InferenceSession(src, opts, providers=providers)
