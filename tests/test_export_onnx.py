@@ -186,6 +186,40 @@ def test_fold_batchnorm():
         fold_batchnorm(nn.Sequential(nn.ReLU(), nn.BatchNorm2d(2)))
 
 
+def test_ann_preset_batchnorm_is_folded_at_export(tmp_path):
+    """The ANN presets train with BatchNorm; the export folds it and the file computes the unfolded
+    eval-mode network within 1e-5, in torch (folded copy) and in onnxruntime."""
+    model = small("ann-tiny")
+    assert model.cfg.norm == "batch"
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 1 + 3 + 2 * 2 + 3  # bottom, encoders, 2 SEW blocks x 2, decoders
+    # Training-mode passes give the running statistics real values; the affine parameters are
+    # drawn as training would leave them (away from 1 and 0).
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for b in bns:
+            b.weight.copy_(torch.rand(b.weight.shape, generator=gen) + 0.5)
+            b.bias.copy_(torch.rand(b.bias.shape, generator=gen) - 0.5)
+        model.train()
+        for step in range(3):
+            model(events(2, 2, seed=step))
+    model.eval()
+    assert all(not torch.allclose(b.running_var, torch.ones_like(b.running_var)) for b in bns)
+    frames = events(3, 2, seed=9)
+    with torch.no_grad():
+        want = model(frames).depth
+        folded = prepared_copy(model)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+        scale = float(want.abs().max())
+        np.testing.assert_allclose(folded(frames).depth.numpy(), want.numpy(), atol=1e-5 * scale, rtol=0)
+    info = export_ann_onnx(model, tmp_path / "bn.onnx", input_hw=HW, num_bins=2)
+    proto = onnx.load(str(info.path))
+    assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)
+    sess = open_session(info.path)
+    got = sess.run(None, {"frames": frames.numpy()})[0]
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5 * scale, rtol=0)
+
+
 def test_wrong_kind_is_config_error(tmp_path):
     with pytest.raises(ConfigError, match="this model is an SNN"):
         export_ann_onnx(small("snn-tiny"), tmp_path / "a.onnx", input_hw=(16, 16))

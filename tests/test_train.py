@@ -108,3 +108,17 @@ def test_ddp_two_cpu_processes(tiny_synth, tmp_path):
     rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert rec["samples"] == 4  # each of the 2 ranks saw half of the 8 training samples
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
+def test_recipe_per_kind_and_overrides():
+    from depthsnn.train.recipes import RECIPES
+
+    snn = TrainConfig(model="snn-tiny").resolved()
+    assert (snn.lr, snn.lr_milestones, snn.lr_gamma) == (RECIPES["snn"].lr, [4, 6], RECIPES["snn"].lr_gamma)
+    ann = TrainConfig(model="ann-tiny", epochs=4).resolved()
+    r = RECIPES["ann"]
+    assert ann.lr == r.lr and ann.weight_decay == r.weight_decay
+    assert ann.lr_milestones == sorted({round(f * 4) for f in r.decay_at if round(f * 4) < 4})
+    mine = TrainConfig(model="ann-tiny", lr=7e-4, lr_milestones=[3]).resolved()
+    assert (mine.lr, mine.lr_milestones) == (7e-4, [3])
+    assert TrainConfig(model="snn-tiny").resolved().resolved() == snn  # idempotent

@@ -89,8 +89,6 @@ def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print) 
     tcfg = TrainConfig(
         model=model, data=DataConfig(root=str(root), split=split, cache_dir=str(Path(cfg.workdir) / "cache")),
         out=str(out), epochs=cfg.epochs, batch_size=cfg.batch_size,
-        # The default LR decays (after epochs 4 and 6 of 8) at the same fractions of a short run.
-        lr_milestones=sorted({max(1, cfg.epochs // 2), max(1, 3 * cfg.epochs // 4)}),
     )
     tcfg = apply_overrides(tcfg, cfg.train_options)
     if cfg.fresh and out.exists():

@@ -85,33 +85,50 @@ def upsample(factor: int) -> nn.Module:
     return layer.Upsample(scale_factor=factor, mode="nearest", step_mode="m")
 
 
-class ConvUnit(nn.Sequential):
-    """Conv (5x5, stride 1 or 2) followed by the activation: one encoder stage."""
+def batch_norm(channels: int) -> nn.Module:
+    """Multi-step BatchNorm2d (statistics over time steps and batch), for the ANN recipe."""
+    return layer.BatchNorm2d(channels, step_mode="m")
 
-    def __init__(self, cin: int, cout: int, stride: int, act: nn.Module, bias: bool, kernel: int = 5):
+
+def conv_norm(cin: int, cout: int, kernel: int, stride: int, bias: bool, norm: str) -> nn.Module:
+    """A convolution, followed by a batch norm when ``norm == 'batch'`` (as one sequence, so the
+    exporter's ``fold_batchnorm`` finds the pair)."""
+    c = conv(cin, cout, kernel, stride, bias and norm == "none")
+    return c if norm == "none" else nn.Sequential(c, batch_norm(cout))
+
+
+class ConvUnit(nn.Sequential):
+    """Conv (5x5, stride 1 or 2), optional batch norm, activation: one encoder stage."""
+
+    def __init__(self, cin: int, cout: int, stride: int, act: nn.Module, bias: bool, kernel: int = 5,
+                 norm: str = "none"):
         super().__init__()
-        self.conv = conv(cin, cout, kernel, stride, bias)
+        self.conv = conv(cin, cout, kernel, stride, bias and norm == "none")
+        if norm == "batch":
+            self.bn = batch_norm(cout)
         self.act = act
 
 
 class UpConvUnit(nn.Sequential):
-    """Nearest upsample x2, 5x5 conv, activation: one decoder stage."""
+    """Nearest upsample x2, 5x5 conv, optional batch norm, activation: one decoder stage."""
 
-    def __init__(self, cin: int, cout: int, act: nn.Module, bias: bool, kernel: int = 5):
+    def __init__(self, cin: int, cout: int, act: nn.Module, bias: bool, kernel: int = 5, norm: str = "none"):
         super().__init__()
         self.up = upsample(2)
-        self.conv = conv(cin, cout, kernel, 1, bias)
+        self.conv = conv(cin, cout, kernel, 1, bias and norm == "none")
+        if norm == "batch":
+            self.bn = batch_norm(cout)
         self.act = act
 
 
 class SEWBlock(nn.Module):
     """Spike-element-wise residual block with ADD connect: ``x + act(conv(act(conv(x))))``."""
 
-    def __init__(self, channels: int, act1: nn.Module, act2: nn.Module, bias: bool):
+    def __init__(self, channels: int, act1: nn.Module, act2: nn.Module, bias: bool, norm: str = "none"):
         super().__init__()
-        self.conv1 = conv(channels, channels, 3, 1, bias)
+        self.conv1 = conv_norm(channels, channels, 3, 1, bias, norm)
         self.act1 = act1
-        self.conv2 = conv(channels, channels, 3, 1, bias)
+        self.conv2 = conv_norm(channels, channels, 3, 1, bias, norm)
         self.act2 = act2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

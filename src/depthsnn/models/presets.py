@@ -34,6 +34,10 @@ class ModelConfig:
     ``ann_time``: how the ANN treats a [B, T, C, H, W] input: ``sum`` adds the T bins into
     one frame (T=1, the usual ANN baseline), ``steps`` runs each bin through the stateless
     network and integrates the heads over time exactly like the SNN.
+    ``norm``: ``batch`` puts a BatchNorm after every hidden convolution (ANN only; the ANN
+    presets' default, folded into the convolutions at export, so the exported graph has none);
+    ``none`` is the spiking kinds' only choice (a folded norm is a bias, i.e. a constant input
+    current that fires neurons without events).
     ``init_gain``: hidden conv weights are drawn from N(0, init_gain**2 / fan_in); None
     means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
     per layer instead of falling silent with PyTorch's default init, which stalls
@@ -54,6 +58,7 @@ class ModelConfig:
     hnn_analog: str = "identity"
     ann_time: str = "sum"
     bias: bool = False
+    norm: str = "none"
     init_gain: float | None = None
 
     def __post_init__(self) -> None:
@@ -83,6 +88,8 @@ class ModelConfig:
             # Spiking convs carry no bias: a bias is a constant input current that fires
             # neurons without events, and StereoSpike has none.
             (not self.bias or self.kind == "ann", "bias is only allowed for kind 'ann'"),
+            (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
+            (self.norm == "none" or self.kind == "ann", "norm=batch is only allowed for kind 'ann'"),
         ]
         for ok, problem in checks:
             if not ok:
@@ -140,6 +147,8 @@ def preset(name: str, modality: str = "binocular", **overrides: object) -> Model
     if not ok:
         raise ConfigError(f"unknown model {name!r} (known: {', '.join(preset_names())})")
     fields = dict(SIZES[parts[-1]], kind=parts[0], modality=modality)
+    if parts[0] == "ann":
+        fields["norm"] = "batch"  # the ANN's own recipe (BENCHMARKS.md: ANN recipe sweep)
     if len(parts) == 3:
         fields["neuron"] = parts[1]
     return with_overrides(ModelConfig(**fields), **overrides)  # type: ignore[arg-type]

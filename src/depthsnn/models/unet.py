@@ -52,13 +52,16 @@ class UNetCore(nn.Module):
             return make_activation(cfg, next(idx))
 
         ch = [w * 2**i for i in range(n + 1)]
-        self.bottom = ConvUnit(cfg.channels, ch[0], 1, act(), bias)
-        self.encoders = nn.ModuleList(ConvUnit(ch[i], ch[i + 1], 2, act(), bias) for i in range(n))
+        norm = cfg.norm
+        self.bottom = ConvUnit(cfg.channels, ch[0], 1, act(), bias, norm=norm)
+        self.encoders = nn.ModuleList(ConvUnit(ch[i], ch[i + 1], 2, act(), bias, norm=norm) for i in range(n))
         self.bottleneck = nn.Sequential(
-            *(SEWBlock(ch[n], act(), act(), bias) for _ in range(cfg.residual_blocks))
+            *(SEWBlock(ch[n], act(), act(), bias, norm) for _ in range(cfg.residual_blocks))
         )
         # Decoder and heads are listed coarse to fine (decoders[0] works at 1/2**(n-1)).
-        self.decoders = nn.ModuleList(UpConvUnit(ch[i + 1], ch[i], act(), bias) for i in reversed(range(n)))
+        self.decoders = nn.ModuleList(
+            UpConvUnit(ch[i + 1], ch[i], act(), bias, norm=norm) for i in reversed(range(n))
+        )
         self.heads = nn.ModuleList(Head(ch[i], 2**i, bias) for i in reversed(range(n)))
         self.integrator = Integrator()
         functional.set_step_mode(self, "m")

@@ -21,6 +21,7 @@ from ..data.dataset import DataConfig
 from ..errors import ConfigError
 from ..models import ModelConfig, preset
 from .augment import resolve_augmentations
+from .recipes import recipe_for
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,13 @@ class TrainConfig:
     ``lr_milestones``: epochs (1-based, counted when they end) after which the learning
     rate is multiplied by ``lr_gamma``. ``si_lambda``: weight of the squared mean residual in the
     scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
-    ``rate_penalty`` weighs the mean firing rate in the
+    ``lr``, ``lr_milestones``, ``lr_gamma`` and ``weight_decay`` left at ``None`` come from the
+    model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them in, and
+    checkpoints store the resolved values). ``rate_penalty`` weighs the mean firing rate in the
     loss. ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
-    Defaults (8 epochs, lr 1e-3 decayed x0.3 after epochs 4 and 6, batch 2) suit the
+    Defaults (8 epochs, batch 2; SNN/HNN lr 1e-3 decayed x0.3 after epochs 4 and 6) suit the
     tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs. ``amp`` enables mixed precision where the device supports it (CUDA).
     """
@@ -48,10 +51,10 @@ class TrainConfig:
     out: str = "runs/snn-tiny"
     epochs: int = 8
     batch_size: int = 2
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_milestones: list[int] = field(default_factory=lambda: [4, 6])
-    lr_gamma: float = 0.3
+    lr: float | None = None
+    weight_decay: float | None = None
+    lr_milestones: list[int] | None = None
+    lr_gamma: float | None = None
     grad_weight: float = 0.5
     si_lambda: float = 0.5
     rate_penalty: float = 0.0
@@ -68,7 +71,9 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.lr_gamma is None or self.lr_gamma > 0, f"lr_gamma must be > 0, got {self.lr_gamma}"),
+            (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
             (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
         ]
@@ -76,6 +81,17 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(problem)
         resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
+
+    def resolved(self) -> TrainConfig:
+        """Copy with every optimiser field left at None taken from the model kind's recipe."""
+        r = recipe_for(self.model_config().kind)
+        return dataclasses.replace(
+            self,
+            lr=r.lr if self.lr is None else self.lr,
+            weight_decay=r.weight_decay if self.weight_decay is None else self.weight_decay,
+            lr_milestones=r.milestones(self.epochs) if self.lr_milestones is None else list(self.lr_milestones),
+            lr_gamma=r.lr_gamma if self.lr_gamma is None else self.lr_gamma,
+        )
 
     def model_config(self) -> ModelConfig:
         """The :class:`ModelConfig` of ``model`` for ``data.cameras``, with ``model_options`` applied."""

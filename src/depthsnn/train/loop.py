@@ -10,6 +10,7 @@ killed at any point loses at most the epoch in progress.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -46,6 +47,7 @@ BEST = "best.pt"
 METRICS_LOG = "metrics.jsonl"
 # Fields that may differ between a run and its resumption (they do not change the result).
 RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "backend"}
+RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma")
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,16 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
         if not (out / LAST).is_file():
             raise DataError(f"nothing to resume: no {LAST} here", out)
         ckpt = load_checkpoint(out / LAST)
-        cfg = _check_resumable(config_from_dict(ckpt["config"]), cfg, out / LAST)
+        saved = config_from_dict(ckpt["config"]).resolved()
+        # Recipe fields the caller left open keep the run's values (a longer run keeps its schedule).
+        keep = {f: getattr(saved, f) for f in RECIPE_FIELDS if getattr(cfg, f) is None}
+        cfg = _check_resumable(saved, dataclasses.replace(cfg, **keep).resolved(), out / LAST)
         start_epoch = int(ckpt["epoch"])
         best_mde, best_epoch = float(ckpt.get("best_mde", math.inf)), int(ckpt.get("best_epoch", 0))
     elif (out / LAST).exists():
         raise ConfigError(f"a run already exists here ({LAST}); use --resume to continue it or another --out", out)
+    else:
+        cfg = cfg.resolved()
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     train_ds = EventDepthDataset.from_config(cfg.data, "train")

@@ -1,0 +1,39 @@
+"""Default optimiser recipes per model kind: each kind gets its own, tuned on validation scenes.
+
+A baseline trained with another model's recipe is a weak baseline: the ANN with BatchNorm
+tolerates (and wants) other learning rates than the spiking U-Net. The sweeps that chose these
+values are in BENCHMARKS.md ("Recipes"). ``TrainConfig`` fields left at ``None`` take the
+recipe of the model's kind (:meth:`TrainConfig.resolved`); set them to override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Adam learning rate, its decay (``lr_gamma`` after each fraction ``decay_at`` of the epochs)
+    and weight decay."""
+
+    lr: float
+    decay_at: tuple[float, ...]
+    lr_gamma: float
+    weight_decay: float = 0.0
+
+    def milestones(self, epochs: int) -> list[int]:
+        """Epochs (1-based, counted when they end) after which the LR decays."""
+        return sorted({max(1, round(f * epochs)) for f in self.decay_at if round(f * epochs) < epochs})
+
+
+RECIPES: dict[str, Recipe] = {
+    # SNN and HNN: lr 1e-3, x0.3 after half and three quarters of the run (epochs 4 and 6 of 8).
+    "snn": Recipe(lr=1e-3, decay_at=(0.5, 0.75), lr_gamma=0.3),
+    "hnn": Recipe(lr=1e-3, decay_at=(0.5, 0.75), lr_gamma=0.3),
+    # ANN (BatchNorm): see BENCHMARKS.md "Recipes" for the sweep on the validation scenes.
+    "ann": Recipe(lr=1e-3, decay_at=(0.5, 0.75), lr_gamma=0.3),
+}
+
+
+def recipe_for(kind: str) -> Recipe:
+    return RECIPES[kind]
