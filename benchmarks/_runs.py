@@ -1,0 +1,93 @@
+"""Training runs for benchmark scripts: one ``depthsnn train`` process per run, several at once.
+
+Two single-threaded trainings on 2 cores finish sooner than the same two one after the other
+with two threads each (batch-2 convolutions scale poorly across threads), and a run that
+already finished with the same configuration is reused, so a benchmark can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: preset, modality, run folder and extra ``--set`` options."""
+
+    model: str
+    modality: str
+    out: Path
+    sets: tuple[str, ...] = field(default_factory=tuple)
+
+    def command(self, data: Path, cache: Path, epochs: int) -> list[str]:
+        cmd = [sys.executable, "-m", "depthsnn.cli.main", "train", "--model", self.model, "--data", str(data),
+               "--split", "synthetic", "--modality", self.modality, "--epochs", str(epochs), "--out", str(self.out),
+               "--device", "cpu", "--quiet", "--set", f"data.cache_dir={cache}"]
+        for s in self.sets:
+            cmd += ["--set", s]
+        return cmd
+
+    @property
+    def lock(self) -> Path:
+        return self.out / ".training.pid"
+
+    def running_elsewhere(self) -> bool:
+        """A training of this run started by another benchmark process is still alive."""
+        try:
+            pid = int(self.lock.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def finished(self, epochs: int) -> bool:
+        log = self.out / "metrics.jsonl"
+        if not ((self.out / "best.pt").exists() and log.exists()):
+            return False
+        return len(log.read_text().splitlines()) >= epochs
+
+    def log(self) -> list[dict]:
+        return [json.loads(x) for x in (self.out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int = 2, fresh: bool = False) -> None:
+    """Train every run that has not finished ``epochs`` epochs, ``jobs`` processes at a time."""
+    todo = [r for r in runs if fresh or not r.finished(epochs)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // max(1, jobs))))
+    running: list[tuple[Run, subprocess.Popen, float]] = []
+    while todo or running:
+        # Runs another benchmark process is training count against the jobs and are waited for.
+        elsewhere = [r for r in todo if r.running_elsewhere()]
+        while len(running) + len(elsewhere) < jobs and any(r not in elsewhere for r in todo):
+            run = next(r for r in todo if r not in elsewhere)
+            todo.remove(run)
+            cmd = run.command(data, cache, epochs)
+            if fresh and run.out.exists():
+                for f in run.out.iterdir():
+                    f.unlink()
+            elif (run.out / "last.pt").exists():
+                cmd.append("--resume")  # an interrupted run continues where it stopped
+            run.out.mkdir(parents=True, exist_ok=True)
+            logf = open(run.out.parent / f"{run.out.name}.log", "a")  # noqa: SIM115 (closed with the process)
+            print(f"[train] {run.out.name}: {' '.join(run.sets) or 'defaults'}", flush=True)
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=env)
+            run.lock.write_text(str(proc.pid))
+            running.append((run, proc, time.perf_counter()))
+        time.sleep(2)
+        todo = [r for r in todo if not (r in elsewhere and not r.running_elsewhere() and r.finished(epochs))]
+        for item in list(running):
+            run, proc, t0 = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            run.lock.unlink(missing_ok=True)
+            if proc.returncode != 0:
+                tail = (run.out.parent / f"{run.out.name}.log").read_text()[-2000:]
+                raise SystemExit(f"training {run.out} failed (exit {proc.returncode}):\n{tail}")
+            print(f"[train] {run.out.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
