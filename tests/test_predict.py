@@ -289,3 +289,14 @@ def test_window_cutter_against_brute_force():
     for w in wins:
         sel = (t >= w.t_start) & (t < w.t_end)
         np.testing.assert_array_equal(w.events["left"].t, t[sel])
+
+
+def test_video_scale_without_ground_truth_ignores_outliers():
+    from depthsnn.evaluate.figures import SampleView
+    from depthsnn.evaluate.video import video_range
+
+    preds = [np.linspace(1.0, 5.0, 100, dtype=np.float32).reshape(10, 10) for _ in range(3)]
+    preds[1][0, 0] = 8e4  # one absurd pixel must not flatten the colour scale
+    views = [SampleView(np.zeros((1, 2, 10, 10)), None, p, None, "t") for p in preds]
+    lo, hi = video_range(views)
+    assert 1.0 < lo < 1.2 and 4.8 < hi < 5.0

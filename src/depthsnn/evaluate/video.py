@@ -3,7 +3,8 @@
 Written as an animated GIF with Pillow (always available); MP4 only when ``ffmpeg`` is on the
 PATH. One colour scale (the valid ground-truth range over all frames) is used for the whole
 video, so depth changes are visible as colour changes. Views without ground truth (``gt`` None,
-as ``depthsnn predict`` makes them) give events | prediction, scaled to the predictions' range.
+as ``depthsnn predict`` makes them) give events | prediction, scaled to the predictions' 2-98 %
+range.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ def ffmpeg_available() -> bool:
 
 
 def video_range(views: Sequence[SampleView]) -> tuple[float, float]:
-    """Depth colour scale (metres) covering the valid ground truth of every frame (the
-    predictions when there is no ground truth)."""
+    """Depth colour scale (metres) covering the valid ground truth of every frame (without
+    ground truth: the 2nd to 98th percentile of the predictions)."""
+    if views and views[0].gt is None:
+        # Predictions can hold outliers (an untrained or off-domain net): 2nd-98th percentile.
+        pred = np.concatenate([v.pred[np.isfinite(v.pred)].ravel() for v in views])
+        if pred.size == 0:
+            return 0.0, 1.0
+        lo, hi = (float(q) for q in np.percentile(pred, [2, 98]))
+        return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
     lo, hi = np.inf, -np.inf
     for v in views:
-        if v.gt is None:
-            valid = v.pred[np.isfinite(v.pred)]
-        else:
-            valid = v.gt[np.asarray(v.mask, dtype=bool) & np.isfinite(v.gt)]
+        valid = v.gt[np.asarray(v.mask, dtype=bool) & np.isfinite(v.gt)]
         if valid.size:
             lo, hi = min(lo, float(valid.min())), max(hi, float(valid.max()))
     if not np.isfinite(lo):
