@@ -97,3 +97,15 @@ def test_run_all_quick(out_md):
     assert "smoke run" in summary
     assert len(re.findall(r"\*\*[\d.]+x?\*\*", summary)) >= 3  # ORT ratio, simulator ratios, samples/s
     assert (BENCHMARKS_MD.read_bytes() if BENCHMARKS_MD.exists() else None) == published
+
+
+def test_predict_memory(out_md):
+    """One short stereo RAW recording through ``depthsnn predict`` in a subprocess."""
+    import predict_memory
+
+    rows = predict_memory.main(["--minutes", "0.02", "--seconds-source", "0.3", "--hw", "32", "48",
+                                "--video-frames", "1"])
+    (r,) = rows
+    assert abs(r["windows"] - r["duration_s"] / 0.05) <= 1 and r["events"] > 0
+    assert math.isfinite(r["maxrss_mib"]) and r["maxrss_mib"] > 10
+    assert len(table_rows(section(out_md, "predict-memory"))) == 1

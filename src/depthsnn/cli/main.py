@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import DepthSNNError
 
 # Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["data", "train", "evaluate", "export", "simulate", "energy", "compare", "checkpoint", "demo"]
+COMMANDS = ["data", "train", "evaluate", "predict", "export", "simulate", "energy", "compare", "checkpoint", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,10 +73,25 @@ def rectify_events(
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[1] != 4:
         raise ValueError(f"events must be (N, 4), got {rows.shape}")
-    x = _round_half_up(rows[:, 0])
-    y = _round_half_up(rows[:, 1])
-    t = rows[:, 2].astype(np.float64, copy=False)
-    p = rows[:, 3] > 0
+    return rectify_columns(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] > 0, width, height, x_map, y_map)
+
+
+def rectify_columns(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    width: int,
+    height: int,
+    x_map: np.ndarray | None = None,
+    y_map: np.ndarray | None = None,
+) -> EventArrays:
+    """:func:`rectify_events` for separate columns (``p`` bool, True = ON); the one rule shared
+    by the MVSEC reader and ``depthsnn predict``'s readers of other formats."""
+    x = _round_half_up(x)
+    y = _round_half_up(y)
+    t = np.asarray(t).astype(np.float64, copy=False)
+    p = np.asarray(p, dtype=bool)
     if x_map is not None and y_map is not None:
         inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
         x, y, t, p = x[inside], y[inside], t[inside], p[inside]

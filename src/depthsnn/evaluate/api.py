@@ -33,7 +33,7 @@ from ..train.config import TrainConfig
 from ..train.metrics import DepthMetrics
 from .figures import SampleView, evenly_spaced, save_sample_figure
 from .report import BASELINE, DASH, ResultRow, write_results
-from .runner import evaluate_model
+from .runner import depth_in_metres, evaluate_model
 from .video import ffmpeg_available, write_depth_video
 
 # Training samples averaged for the constant baseline: enough for a stable mean, cheap to read.
@@ -213,8 +213,7 @@ def _sample_title(s: Sample) -> str:
 
 def _view(frames, depth, mask, pred, b: int, to_m, title: str) -> SampleView:
     def metres(x: torch.Tensor) -> np.ndarray:
-        x = x[b].detach().float().cpu()
-        return (to_m(x) if to_m is not None else x).numpy()
+        return depth_in_metres(x[b], to_m)
 
     return SampleView(
         events=frames[b].detach().cpu().numpy(),

@@ -28,14 +28,15 @@ class SampleView:
     """Everything one figure or video frame shows, in metres.
 
     ``events``: float ``[T, C, H, W]`` event counts (channels ``[L_ON, L_OFF, ...]``);
-    ``gt``, ``pred``: ``[H, W]`` depth in metres; ``mask``: ``[H, W]`` valid ground truth.
+    ``gt``, ``pred``: ``[H, W]`` depth in metres; ``mask``: ``[H, W]`` valid ground truth
+    (``gt`` and ``mask`` are None for predictions without ground truth, videos only).
     ``title``: e.g. ``"synthetic_stereo2 #5"``; ``mde_cm``: the sample's MDE (NaN if none).
     """
 
     events: np.ndarray
-    gt: np.ndarray
+    gt: np.ndarray | None
     pred: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
     title: str
     mde_cm: float = float("nan")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -32,6 +33,21 @@ class EvalResult:
     layers: dict[str, dict[str, float]]
     samples: int
     frame_mde_cm: list[float] = field(default_factory=list)
+
+
+def predict_depth(model: DepthNet, frames: torch.Tensor) -> torch.Tensor:
+    """Depth ``[B, H, W]`` in network units (float32) for ``frames [B, T, C, H, W]``.
+
+    The one forward pass that ``evaluate`` scores and ``predict`` writes out.
+    """
+    return model(frames).depth.float()
+
+
+def depth_in_metres(pred: torch.Tensor, to_metres: Callable[[torch.Tensor], torch.Tensor] | None) -> np.ndarray:
+    """One prediction ``[H, W]`` in network units -> float32 metres on the CPU (figures, videos,
+    ``predict``'s output)."""
+    x = pred.detach().float().cpu()
+    return (to_metres(x) if to_metres is not None else x).numpy()
 
 
 @torch.no_grad()
@@ -62,7 +78,7 @@ def evaluate_model(
         with SpikeRecorder(model, track_grad=False) as rec:
             for i, (frames, depth, mask) in enumerate(it):
                 frames, depth, mask = frames.to(device), depth.to(device), mask.to(device)
-                pred = model(frames).depth.float()
+                pred = predict_depth(model, frames)
                 acc.update(pred, depth, mask)
                 for b in range(pred.shape[0]):
                     per_frame.reset()

@@ -2,7 +2,9 @@
 
 Written as an animated GIF with Pillow (always available); MP4 only when ``ffmpeg`` is on the
 PATH. One colour scale (the valid ground-truth range over all frames) is used for the whole
-video, so depth changes are visible as colour changes.
+video, so depth changes are visible as colour changes. Views without ground truth (``gt`` None,
+as ``depthsnn predict`` makes them) give events | prediction, scaled to the predictions' 2-98 %
+range.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ def ffmpeg_available() -> bool:
 
 
 def video_range(views: Sequence[SampleView]) -> tuple[float, float]:
-    """Depth colour scale (metres) covering the valid ground truth of every frame."""
+    """Depth colour scale (metres) covering the valid ground truth of every frame (without
+    ground truth: the 2nd to 98th percentile of the predictions)."""
+    if views and views[0].gt is None:
+        # Predictions can hold outliers (an untrained or off-domain net): 2nd-98th percentile.
+        pred = np.concatenate([v.pred[np.isfinite(v.pred)].ravel() for v in views])
+        if pred.size == 0:
+            return 0.0, 1.0
+        lo, hi = (float(q) for q in np.percentile(pred, [2, 98]))
+        return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
     lo, hi = np.inf, -np.inf
     for v in views:
         valid = v.gt[np.asarray(v.mask, dtype=bool) & np.isfinite(v.gt)]
@@ -61,24 +71,28 @@ def write_depth_video(
     else:
         raise DepthSNNError(f"unknown video format {suffix!r} (use .gif or .mp4)", path)
 
-    h, w = views[0].gt.shape
+    has_gt = views[0].gt is not None
+    panels = 3 if has_gt else 2
+    h, w = views[0].pred.shape
     vmin, vmax = video_range(views)
-    fig = Figure(figsize=figure_size(h, w, panels=3), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=figure_size(h, w, panels=panels), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(1, panels)
     cmap = masked_colormap(DEPTH_CMAP)
     first = views[0]
     im_ev = axes[0].imshow(event_image(first.events), interpolation="nearest")
     im_pred = axes[1].imshow(first.pred, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    im_gt = axes[2].imshow(
-        np.ma.masked_array(first.gt, mask=~first.mask),
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        interpolation="nearest",
-    )
-    fig.colorbar(im_gt, ax=axes[2], fraction=0.046, pad=0.02, label="depth [m]")
-    for ax, title in zip(axes, ("events", "prediction", "ground truth"), strict=True):
+    im_gt = None
+    if has_gt:
+        im_gt = axes[2].imshow(
+            np.ma.masked_array(first.gt, mask=~first.mask),
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+        )
+    fig.colorbar(im_gt or im_pred, ax=axes[-1], fraction=0.046, pad=0.02, label="depth [m]")
+    for ax, title in zip(axes, ("events", "prediction", "ground truth")[:panels], strict=True):
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -92,7 +106,8 @@ def write_depth_video(
                 for v in views:
                     im_ev.set_data(event_image(v.events))
                     im_pred.set_data(v.pred)
-                    im_gt.set_data(np.ma.masked_array(v.gt, mask=~np.asarray(v.mask, dtype=bool)))
+                    if im_gt is not None:
+                        im_gt.set_data(np.ma.masked_array(v.gt, mask=~np.asarray(v.mask, dtype=bool)))
                     mde = f" | MDE {v.mde_cm:.1f} cm" if np.isfinite(v.mde_cm) else ""
                     heading.set_text(v.title + mde)
                     writer.grab_frame()

@@ -71,6 +71,13 @@ def verify_nir_roundtrip(graph, path: Path, num_bins: int, seed: int = 0) -> dic
     return {"spike_mismatches": mismatches, "max_abs_diff": diff, "spikes": int(sum(s.sum() for s in spk_a.values()))}
 
 
+def input_options(data) -> dict[str, Any]:
+    """The data options a NIR file needs to be fed and read without its checkpoint
+    (``depthsnn predict``): window, encoding and the depth units of the output."""
+    keys = ("window_ms", "num_bins", "cameras", "rectify", "max_count", "normalize_depth", "d_max", "alpha")
+    return {k: getattr(data, k) for k in keys}
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
@@ -105,7 +112,8 @@ def export_checkpoint(
     if "nir" in fmts:
         graph = from_model(model.core, model.padded_size(*hw), dt)
         path = write_nir(out / f"{name}.nir", graph, metadata={
-            "checkpoint": str(checkpoint), "name": name, "input_hw": list(hw), "num_bins": T})
+            "checkpoint": str(checkpoint), "name": name, "input_hw": list(hw), "num_bins": T,
+            "data": input_options(cfg.data)})
         files.append({"format": "nir", "path": path.name, "sha256": sha256(path), "size_bytes": path.stat().st_size,
                       "dt": dt, "input_shape": [T, model.cfg.channels, *model.padded_size(*hw)],
                       "nodes": len(graph.nodes),
