@@ -54,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nANN (onnxruntime) vs SNN (event-driven) on the same test samples:")
         print(res.comparison_table)
     print()
-    print(main_table([ResultRow(**r) for r in res.rows]))
+    rows = [ResultRow(**r) for r in res.rows]
+    print(main_table(rows))
     print("(Energy column: Loihi profile)")
+    print(accuracy_summary(rows))
     print()
     print(f"data:        {res.data}")
     for name, run_dir in res.runs.items():
@@ -68,3 +70,17 @@ def run(args: argparse.Namespace) -> int:
     if res.comparison is not None:
         print(f"comparison:  {res.comparison}  (comparison.md, comparison.json, accuracy_vs_energy.png)")
     return 0
+
+
+def accuracy_summary(rows) -> str:
+    """One line: each model's test MDE beside the constant predictor's, with the ratio."""
+    base = next((r for r in rows if r.kind == "baseline"), None)
+    parts = []
+    for r in rows:
+        if r.kind == "baseline" or r.metrics.get("mde_cm") is None:
+            continue
+        ratio = f" (constant/MDE {base.metrics['mde_cm'] / r.metrics['mde_cm']:.2f}x)" if base else ""
+        parts.append(f"{r.name} {r.metrics['mde_cm']:.1f} cm{ratio}")
+    if base is not None:
+        parts.append(f"constant predictor {base.metrics['mde_cm']:.1f} cm")
+    return "Test MDE: " + "; ".join(parts)
