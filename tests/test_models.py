@@ -137,15 +137,25 @@ def test_kinds_pick_activations() -> None:
 
 
 def test_spiking_models_have_no_bias_or_batchnorm() -> None:
-    for name in ("snn-tiny", "hnn-tiny", "ann-tiny"):
-        m = build_model(name)
+    for name, kw in (("snn-tiny", {}), ("hnn-tiny", {}), ("ann-tiny", {"norm": "none"})):
+        m = build_model(name, **kw)
         assert not any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules())
         assert all(x.bias is None for x in m.modules() if isinstance(x, nn.Conv2d))
     with pytest.raises(ConfigError, match="bias"):
         build_model("snn-tiny", bias=True)
+    with pytest.raises(ConfigError, match="norm=batch is only allowed"):
+        build_model("snn-tiny", norm="batch")
     assert any(
-        x.bias is not None for x in build_model("ann-tiny", bias=True).modules() if isinstance(x, nn.Conv2d)
+        x.bias is not None for x in build_model("ann-tiny", bias=True, norm="none").modules()
+        if isinstance(x, nn.Conv2d)
     )
+    # The ANN preset's own recipe: a BatchNorm after every hidden conv (which then has no bias of
+    # its own: the norm's shift is the bias once folded), none after the prediction heads.
+    ann = build_model("ann-tiny")
+    convs = [x for x in ann.modules() if isinstance(x, nn.Conv2d)]
+    bns = [x for x in ann.modules() if isinstance(x, nn.modules.batchnorm._BatchNorm)]
+    assert len(bns) == len(convs) - len(ann.core.heads)
+    assert all(x.bias is None for x in convs)
 
 
 def test_ann_sums_time_bins() -> None:
@@ -157,7 +167,7 @@ def test_ann_sums_time_bins() -> None:
 
 def test_ann_steps_mode_integrates_each_bin() -> None:
     # Stateless ReLU network + integrator: depth over 3 bins = sum of per-bin depths.
-    model = build_model("ann-tiny", ann_time="steps")
+    model = build_model("ann-tiny", ann_time="steps").eval()  # BatchNorm: eval mode is stateless
     x = events(1, 3, 4, 32, 32, seed=7)
     with torch.no_grad():
         whole = model(x).depth
