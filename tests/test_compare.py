@@ -57,9 +57,9 @@ def _samples(n_items: int, n: int) -> list[int]:
 
 def test_ann_mde_matches_torch(compared, tiny_checkpoints):
     from depthsnn.data.dataset import EventDepthDataset
+    from depthsnn.metrics import DepthMetrics
     from depthsnn.train.checkpoint import model_from_checkpoint
     from depthsnn.train.loop import to_metres_fn
-    from depthsnn.train.metrics import DepthMetrics
 
     _, doc = compared
     model, cfg, _ = model_from_checkpoint(tiny_checkpoints["ann-tiny"])
