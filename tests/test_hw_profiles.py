@@ -31,7 +31,7 @@ from depthsnn.hw_profiles import (
 from depthsnn.simulate.counts import LayerCounts, SimCounts
 
 SHIPPED = {"loihi", "loihi2", "spinnaker", "spinnaker2", "truenorth", "speck", "cpu", "gpu",
-           "asic45nm_fp32", "asic45nm_int8"}
+           "asic45nm_fp32", "asic45nm_int8", "lemaire45nm"}
 PJ = 1e-9  # mJ per pJ
 
 
@@ -39,7 +39,8 @@ def small_counts(samples: int = 1) -> SimCounts:
     """One conv (1000 ACs, 5000 dense ops) into 50 IF neurons over 4 steps: 200 updates, 20 active, 12 spikes."""
     s = samples
     return SimCounts(
-        [LayerCounts("conv1", "conv", acs=1000 * s, dense_ops=5000 * s, weights=300, fan_in=30, fan_out=10),
+        [LayerCounts("conv1", "conv", acs=1000 * s, dense_ops=5000 * s, weights=300, fan_in=30, fan_out=10,
+                     input_events=60 * s, c_out=2, kernel=3, stride=2, in_size=100, out_size=50),
          LayerCounts("if1", "if", neuron_updates=200 * s, active_neuron_updates=20 * s, spikes=12 * s,
                      neurons=50)],
         samples=s, timesteps=4)
@@ -63,7 +64,19 @@ EXPECTED_PJ = {
     "gpu": 5000 * 300 + 200 * 300,
     "asic45nm_fp32": 5000 * 4.6 + 200 * 0.9,
     "asic45nm_int8": 5000 * (0.2 + 0.03) + 200 * 0.03,
+    # Lemaire 2022 (see LEMAIRE_PJ): ops, addressing, in/out, parameters, potentials
+    "lemaire45nm": None,
 }
+# 60 input events, C_out 2, k 3, stride 2; an SRAM word costs 10 pJ * size / 8 KiB below 8 KiB.
+_W = 10 / 8192  # pJ per word access per byte of memory size
+LEMAIRE_PJ = {
+    "ops": 60 * 2 * 2**2 * 0.1 + 12 * 0.1,              # synops C_out*ceil(3/2)^2 per event; one add per spike
+    "addressing": 60 * 2 * 9 * 0.1 + 2 * 60 * 3.2,      # C_out*k^2 address adds and 2 MACs per event
+    "inout": 60 * 4000 * _W + 12 * 4000 * _W,           # spikes in and out of 1000-word FIFOs
+    "params": 60 * 2 * 9 * 1200 * _W,                   # one weight read per target, 300 weights
+    "potential": 2 * 60 * 2 * 9 * 200 * _W + 2 * 200 * 200 * _W,  # conv targets, then every update
+}
+EXPECTED_PJ["lemaire45nm"] = sum(LEMAIRE_PJ.values())
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +107,31 @@ def test_energy_matches_hand_computation(profiles, name):
     # averaged over samples: two identical inferences cost the same per inference
     b2 = energy_per_inference(small_counts(samples=2), profiles[name])
     assert math.isclose(b2.total_mj, b.total_mj, rel_tol=1e-9)
+
+
+def test_lemaire_breakdown_parts(profiles):
+    b = energy_per_inference(small_counts(), profiles["lemaire45nm"])
+    got = {"ops": b.ops_mj, "addressing": b.addressing_mj, "inout": b.memory_inout_mj,
+           "params": b.memory_params_mj, "potential": b.memory_potential_mj}
+    assert got == pytest.approx({k: v * PJ for k, v in LEMAIRE_PJ.items()}, rel=1e-12)
+    assert b.memory_modelled and b.static_mj is None
+    # profiles without [memory] say so, and report 0 for it
+    g = energy_per_inference(small_counts(), profiles["gpu"])
+    assert g.memory_mj == 0 and not g.memory_modelled and any("not modelled" in n for n in g.notes)
+
+
+def test_lemaire_needs_layer_shapes(profiles):
+    old = SimCounts([LayerCounts("conv1", "conv", acs=10, input_events=5)], samples=1, timesteps=1)
+    with pytest.raises(ConfigError, match="conv1: counts without layer shapes"):
+        energy_per_inference(old, profiles["lemaire45nm"])
+
+
+def test_memory_section_must_be_complete(tmp_path):
+    text = get_profile("lemaire45nm").path.read_text().replace("spike_fifo_words =", "# spike_fifo_words =")
+    f = tmp_path / "half.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match="memory.spike_fifo_words: missing"):
+        load_profile(f)
 
 
 def test_breakdown_parts_loihi(profiles):

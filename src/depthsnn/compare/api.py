@@ -214,8 +214,9 @@ def compare(
     rows = [CompareRow(model.name, "ANN", f"onnxruntime ({run.provider})", "float32", run.metrics, run.latency_s,
                        "measured", float(macs.macs), "MACs", {"macs": float(macs.macs)})]
     for p in a_profiles:
-        b = ann_energy(macs.macs, p, latency_s=window)
-        rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics, ann_energy(macs.macs, p).latency_s,
+        b = ann_energy(macs.macs, p, latency_s=window, layers=macs.convs, timesteps=macs.timesteps)
+        rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
+                               ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps).latency_s,
                                "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, b.total_mj,
                                b.to_dict(), bool(b.estimated_fields)))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
