@@ -31,7 +31,7 @@ from depthsnn.hw_profiles import (
 from depthsnn.simulate.counts import LayerCounts, SimCounts
 
 SHIPPED = {"loihi", "loihi2", "spinnaker", "spinnaker2", "truenorth", "speck", "cpu", "gpu",
-           "asic45nm_fp32", "asic45nm_int8", "lemaire45nm"}
+           "asic45nm_fp32", "asic45nm_int8", "lemaire45nm", "gpu_h100", "jetson_orin_nano", "coral_edgetpu"}
 PJ = 1e-9  # mJ per pJ
 
 
@@ -64,6 +64,10 @@ EXPECTED_PJ = {
     "gpu": 5000 * 300 + 200 * 300,
     "asic45nm_fp32": 5000 * 4.6 + 200 * 0.9,
     "asic45nm_int8": 5000 * (0.2 + 0.03) + 200 * 0.03,
+    # modern ANN platforms, dense: board power / MAC rate at 50 % of peak, same figure per op
+    "gpu_h100": 5200 * 2.83,
+    "jetson_orin_nano": 5200 * 3.0,
+    "coral_edgetpu": 5200 * 2.0,
     # Lemaire 2022 (see LEMAIRE_PJ): ops, addressing, in/out, parameters, potentials
     "lemaire45nm": None,
 }
@@ -92,6 +96,24 @@ def test_every_shipped_profile_loads(profiles):
         # every value carries its source, estimates their reasoning
         for key, prov in p.provenance.items():
             assert prov.reasoning if prov.estimate else prov.source, (name, key)
+
+
+@pytest.mark.parametrize("name, watts, peak_macs_per_s", [
+    ("gpu_h100", 700.0, 989.4e12 / 2),       # H100/H200 SXM: 989.4 dense BF16 TFLOP/s, 700 W
+    ("jetson_orin_nano", 15.0, 20e12 / 2),   # Orin Nano 8GB: 20 dense INT8 TOPS (40 sparse), 15 W
+    ("coral_edgetpu", 2.0, 4e12 / 2),        # Edge TPU: 4 TOPS at 2 W
+])
+def test_modern_platform_energy_follows_from_datasheet(profiles, name, watts, peak_macs_per_s):
+    p = profiles[name]
+    # energy per MAC = power / (utilisation * peak MAC rate), at the stated 50 % utilisation
+    assert p.e_mac_pj == pytest.approx(watts / (0.5 * peak_macs_per_s) * 1e12, rel=0.01)
+    assert p.throughput_ops_per_s == pytest.approx(0.5 * peak_macs_per_s, rel=0.01)
+    assert p.provenance["energy.e_mac_pj"].estimate and "50 %" in p.provenance["energy.e_mac_pj"].reasoning
+
+
+def test_titan_black_is_legacy(profiles):
+    assert "Legacy" in profiles["gpu"].description
+    assert not {"if", "integrator"} & profiles["coral_edgetpu"].node_types  # runs ANNs only
 
 
 def test_loihi2_energies_are_marked_estimates(profiles):
