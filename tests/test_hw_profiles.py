@@ -112,7 +112,11 @@ def test_modern_platform_energy_follows_from_datasheet(profiles, name, watts, pe
 
 
 def test_titan_black_is_legacy(profiles):
+    from depthsnn.compare.api import DEFAULT_ANN_PROFILES, REFERENCE_PROFILE
+
     assert "Legacy" in profiles["gpu"].description
+    assert REFERENCE_PROFILE != "gpu" and "gpu" not in DEFAULT_ANN_PROFILES
+    assert REFERENCE_PROFILE in DEFAULT_ANN_PROFILES
     assert not {"if", "integrator"} & profiles["coral_edgetpu"].node_types  # runs ANNs only
 
 
