@@ -146,6 +146,21 @@ def test_lemaire_breakdown_parts(profiles):
     assert g.memory_mj == 0 and not g.memory_modelled and any("not modelled" in n for n in g.notes)
 
 
+def test_memory_model_dense_execution(profiles):
+    # The same counts run densely: the conv reads all T * out_size * fan_in inputs and weights,
+    # and the neuron layer writes its whole 200-word output map instead of 12 spikes.
+    import dataclasses
+
+    p = dataclasses.replace(profiles["lemaire45nm"], execution="dense")
+    b = energy_per_inference(small_counts(), p)
+    macs = 4 * 50 * 30
+    assert b.synaptic_mac_mj == pytest.approx(macs * 3.2 * PJ, rel=1e-12)
+    assert b.addressing_mj == pytest.approx((4 * 100 + 4 * 50 + 2 * 9) * 0.1 * PJ, rel=1e-12)
+    assert b.memory_params_mj == pytest.approx(macs * 1200 * _W * PJ, rel=1e-12)
+    assert b.memory_inout_mj == pytest.approx((macs * 1600 * _W + 200 * 800 * _W) * PJ, rel=1e-12)
+    assert b.memory_potential_mj == pytest.approx(2 * 200 * 200 * _W * PJ, rel=1e-12)
+
+
 def test_lemaire_needs_layer_shapes(profiles):
     old = SimCounts([LayerCounts("conv1", "conv", acs=10, input_events=5)], samples=1, timesteps=1)
     with pytest.raises(ConfigError, match="conv1: counts without layer shapes"):

@@ -28,7 +28,12 @@ many input and weight reads; the input buffer holds ``N_in`` words), address add
 written to a buffer of that size. A bias costs one add and one read per output element.
 
 Per neuron layer: every neuron's potential is read and written every step; each spike costs one
-add and one FIFO write; a LIF neuron's leak costs one MAC per update. Our integrator output (a
+add and one FIFO write; a LIF neuron's leak costs one MAC per update.
+
+A profile with ``execution = "dense"`` runs the SNN as an ANN accelerator would (our extension;
+spikingjelly has no such mode): every conv by the dense rule, and each neuron layer writes its
+whole output map every step (``T * neurons`` words into a buffer of that size) instead of its
+spikes to a FIFO. Our integrator output (a
 neuron that never fires) is charged like a neuron without spikes; spikingjelly leaves it out.
 Upsampling costs nothing itself: the events it copies are counted at the conv that reads them.
 
@@ -126,6 +131,7 @@ def memory_traffic(layers: Iterable[LayerCounts], timesteps: int, samples: int,
     layers = list(layers)
     n = max(samples, 1)
     spiking = any(lc.op in ("if", "lif") for lc in layers)
+    dense = profile.execution == "dense"
     fifo = profile.spike_fifo_words
     acc = _Traffic(profile)
     t = acc.t
@@ -139,7 +145,7 @@ def memory_traffic(layers: Iterable[LayerCounts], timesteps: int, samples: int,
             if lc.bias:
                 t.bias_adds += n_out
             bias_words = n_out if lc.bias else 0
-            if lc.graded:
+            if lc.graded or dense:
                 n_in = timesteps * lc.in_size
                 macs = n_out * lc.fan_in
                 t.macs += macs
@@ -165,7 +171,10 @@ def memory_traffic(layers: Iterable[LayerCounts], timesteps: int, samples: int,
             spikes = lc.spikes / n
             t.spikes += spikes
             if lc.op != "integrator":
-                acc.access("write_out", spikes, fifo)
+                if dense:
+                    acc.access("write_out", updates, updates)
+                else:
+                    acc.access("write_out", spikes, fifo)
             if lc.op == "lif":
                 t.leak_macs += updates
     return t
