@@ -172,13 +172,14 @@ def test_whole_unet_matches_spikingjelly_after_the_named_differences(setup):
 
 
 def test_ann_matches_spikingjelly_exactly():
-    # An ANN is priced densely by both; spikingjelly omits ReLU, batch norm, upsampling and the
-    # output integrator, none of which we charge either (MACs are the convs' only work here).
+    # An ANN is priced densely by both; spikingjelly omits ReLU, upsampling and the output
+    # integrator, none of which we charge either. Without batch norm here: we count a norm as
+    # the bias it becomes at export, spikingjelly omits it (tested in test_batch_norm_is_a_bias).
     from depthsnn.compare.ops import dense_macs
     from depthsnn.hw_profiles import ann_energy
 
     torch.manual_seed(4)
-    model = build_model("ann-tiny").double().eval()
+    model = build_model("ann-tiny", norm="none").double().eval()
     macs = dense_macs(model.float(), (H, W), T)
     model.double()
     profile = get_profile("lemaire45nm")
@@ -188,3 +189,23 @@ def test_ann_matches_spikingjelly_exactly():
     assert any("ReLU" in w for w in warned)
     _assert_terms_equal(ours, theirs)
     assert ours["potential"] == 0 and ours["inout"] > 0
+
+
+def test_batch_norm_is_a_bias():
+    # The ANN recipe's batch norms are folded into conv biases at export: each such conv gets a
+    # bias (C_out more parameters, one add and one read per output element).
+    from depthsnn.compare.ops import dense_macs
+    from depthsnn.hw_profiles import ann_energy
+
+    plain = dense_macs(build_model("ann-tiny", norm="none"), (H, W), 1)
+    normed = dense_macs(build_model("ann-tiny", norm="batch"), (H, W), 1)
+    assert [c.bias for c in plain.convs] == [False] * len(plain.convs)
+    heads = [c.name.startswith("core.heads.") for c in normed.convs]
+    assert [c.bias for c in normed.convs] == [not h for h in heads]  # every hidden conv has a norm
+    assert [n.weights - p.weights for n, p in zip(normed.convs, plain.convs, strict=True)] == \
+        [0 if h else c.c_out for h, c in zip(heads, plain.convs, strict=True)]
+    profile = get_profile("lemaire45nm")
+    extra = sum(c.out_size for c, h in zip(normed.convs, heads, strict=True) if not h)
+    a = ann_energy(plain.macs, profile, layers=plain.convs)
+    b = ann_energy(normed.macs, profile, layers=normed.convs)
+    assert b.synaptic_ac_mj - a.synaptic_ac_mj == pytest.approx(extra * 0.1 * PJ_TO_MJ, rel=1e-9)

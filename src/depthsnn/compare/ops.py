@@ -7,7 +7,8 @@ ONNX graph computes, because the ANN does the same work for every input. Biases,
 upsampling and additions are not MACs; ``activations`` (conv output elements, one activation
 each) is reported alongside for reference. Each conv's shapes are kept as
 :class:`~depthsnn.simulate.counts.LayerCounts` (graded input) for profiles that price memory
-traffic (:mod:`depthsnn.hw_profiles.memory`).
+traffic (:mod:`depthsnn.hw_profiles.memory`); a conv whose output feeds a batch norm counts as
+biased, because the export folds the norm into the conv's bias.
 """
 
 from __future__ import annotations
@@ -64,10 +65,21 @@ def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> Ma
                                      * kernel, c_out=module.out_channels, kernel=int(module.kernel_size[0]),
                                      stride=int(module.stride[0]), in_size=x.numel() // steps,
                                      out_size=output.numel() // steps, bias=module.bias is not None, graded=True))
+            by_output[id(output)] = convs[-1]
         return count
+
+    by_output: dict[int, LayerCounts] = {}
+
+    def norm_hook(module: nn.modules.batchnorm._BatchNorm, inputs, output) -> None:
+        lc = by_output.get(id(inputs[0]))
+        if lc is not None and not lc.bias:  # folded at export: the norm becomes this conv's bias
+            lc.bias = True
+            lc.weights += module.num_features
 
     handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)]
+    handles += [m.register_forward_hook(norm_hook) for m in model.modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     try:
         x = torch.zeros(1, num_bins, model.cfg.channels, *input_hw)
         with torch.no_grad():
