@@ -17,7 +17,11 @@ from torch import nn
 from depthsnn.cli.main import main
 
 SAMPLES = 3
-GPU_PJ_PER_MAC = 300.0  # Degnan 2015: 0.3 nJ per op (design.md s.7)
+REF = "jetson_orin_nano"  # the default cross-platform reference
+REF_PJ_PER_MAC = 3.0  # Jetson Orin Nano 8GB: 15 W / (50 % of 10e12 MAC/s)
+ANN_DEFAULT = {"jetson_orin_nano", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8", "lemaire45nm"}
+# ANN profiles the spiking models can run on too (the Edge TPU has no spiking neurons)
+BOTH = ANN_DEFAULT - {"coral_edgetpu"}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,8 @@ def compared(tiny_checkpoints, tmp_path_factory):
     return out, json.loads((out / "comparison.json").read_text())
 
 
-def _row(doc, kind, runtime_prefix):
-    return next(r for r in doc["rows"] if r["kind"] == kind and r["runtime"].startswith(runtime_prefix))
+def _row(doc, kind, runtime):
+    return next(r for r in doc["rows"] if r["kind"] == kind and r["runtime"].split(" ")[0] == runtime.split(" ")[0])
 
 
 def test_outputs_exist_and_parse(compared):
@@ -40,12 +44,13 @@ def test_outputs_exist_and_parse(compared):
     assert doc["format"] == "depthsnn-compare" and doc["data"]["samples"] == SAMPLES
     md = (out / "comparison.md").read_text()
     assert "| model | kind | runtime/profile |" in md and "## Depth metrics" in md
+    assert md.index("## Same hardware") < md.index("## Main table")
+    assert f"vs ANN on {REF} (cross-platform)" in md
     png = (out / "accuracy_vs_energy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     runtimes = {(r["kind"], r["runtime"].split(" ")[0]) for r in doc["rows"]}
-    assert {("ANN", "onnxruntime"), ("ANN", "gpu"), ("ANN", "cpu"), ("ANN", "asic45nm_fp32"), ("ANN", "asic45nm_int8"),
-            ("SNN", "simulator"), ("SNN", "loihi"), ("SNN", "speck"), ("HNN", "simulator"), ("HNN", "loihi"),
-            ("HNN", "speck")} == runtimes
+    assert runtimes == {("ANN", "onnxruntime"), *(("ANN", p) for p in ANN_DEFAULT),
+                        *((k, p) for k in ("SNN", "HNN") for p in ("simulator", "loihi", "speck", *BOTH))}
     onnx_file = out / f"{doc['models'][0]['name']}.onnx"  # the checkpoint was exported first
     assert onnx_file.is_file() and doc["models"][0]["onnx"] == str(onnx_file)
     assert not list(out.glob("*.tmp"))
@@ -57,9 +62,9 @@ def _samples(n_items: int, n: int) -> list[int]:
 
 def test_ann_mde_matches_torch(compared, tiny_checkpoints):
     from depthsnn.data.dataset import EventDepthDataset
+    from depthsnn.metrics import DepthMetrics
     from depthsnn.train.checkpoint import model_from_checkpoint
     from depthsnn.train.loop import to_metres_fn
-    from depthsnn.train.metrics import DepthMetrics
 
     _, doc = compared
     model, cfg, _ = model_from_checkpoint(tiny_checkpoints["ann-tiny"])
@@ -89,17 +94,17 @@ def _hand_macs(c_in: int, base: int, levels: int, blocks: int, h: int, w: int) -
     return macs
 
 
-def test_ann_energy_is_hand_macs_times_gpu_op(compared, tiny_checkpoints):
+def test_ann_energy_is_hand_macs_times_reference_op(compared, tiny_checkpoints):
     from depthsnn.train.checkpoint import load_checkpoint
 
     _, doc = compared
     h, w = load_checkpoint(tiny_checkpoints["ann-tiny"])["input_hw"]
     assert (h % 8, w % 8) == (0, 0)  # no padding at levels=3, so the hand formula uses H, W directly
     macs = _hand_macs(4, 4, 3, 1, h, w)
-    gpu = _row(doc, "ANN", "gpu")
-    assert gpu["ops"] == macs and gpu["ops_type"] == "MACs"
-    assert gpu["energy_mj"] == pytest.approx(macs * GPU_PJ_PER_MAC * 1e-9, rel=1e-12)
-    assert doc["reference"]["profile"] == "gpu" and doc["reference"]["energy_mj"] == gpu["energy_mj"]
+    ref = _row(doc, "ANN", REF)
+    assert ref["ops"] == macs and ref["ops_type"] == "MACs"
+    assert ref["energy_mj"] == pytest.approx(macs * REF_PJ_PER_MAC * 1e-9, rel=1e-12)
+    assert doc["reference"]["profile"] == REF and doc["reference"]["energy_mj"] == ref["energy_mj"]
 
 
 def test_dense_macs_hook_formula():
@@ -123,14 +128,54 @@ def test_dense_macs_hook_formula():
     assert got.activations == 2 * 2 * 6 * 8 * 10
 
 
-def test_ratio_column(compared):
+def test_cross_platform_ratio_column(compared):
     _, doc = compared
-    ref = _row(doc, "ANN", "gpu")["energy_mj"]
+    ref = _row(doc, "ANN", REF)["energy_mj"]
     costed = [r for r in doc["rows"] if r["energy_mj"] is not None]
-    assert len(costed) == 4 + 2 * 2
+    assert len(costed) == len(ANN_DEFAULT) + 2 * (2 + len(BOTH))
     for r in costed:
-        assert r["ratio"] == pytest.approx(ref / r["energy_mj"], rel=1e-12)
-    assert all(r["ratio"] is None for r in doc["rows"] if r["energy_mj"] is None)
+        assert r["cross_platform_ratio"] == pytest.approx(ref / r["energy_mj"], rel=1e-12)
+    assert all(r["cross_platform_ratio"] is None for r in doc["rows"] if r["energy_mj"] is None)
+
+
+def test_same_hardware_ratios(compared, tiny_checkpoints):
+    from depthsnn.simulate.pipeline import load_network, open_dataset, simulate_dataset
+
+    out, doc = compared
+    pairs = {(p["model"], p["profile"]): p for p in doc["same_hardware"]}
+    snn, hnn = (m["name"] for m in doc["models"][1:])
+    assert set(pairs) == {(m, p) for m in (snn, hnn) for p in BOTH}
+    for r in doc["rows"]:
+        if r["kind"] != "ANN" and r["runtime"] in BOTH:
+            ann = _row(doc, "ANN", r["runtime"])
+            assert r["same_hardware_ratio"] == pytest.approx(ann["energy_mj"] / r["energy_mj"], rel=1e-12)
+            assert pairs[(r["model"], r["runtime"])]["ratio"] == r["same_hardware_ratio"]
+        else:
+            assert r["same_hardware_ratio"] is None  # ANN rows, runtimes, chips that cannot run the ANN
+    # On a dense profile both pay one MAC energy per op, so the ratio is ANN MACs over the SNN's
+    # dense synaptic ops + neuron updates (the float simulation: gpu_h100 keeps float weights).
+    net = load_network(tiny_checkpoints["snn-tiny"])
+    counts = simulate_dataset(net, open_dataset(net, None, None, "test"), samples=SAMPLES).counts
+    dense = counts.per_inference("dense_ops") + counts.per_inference("neuron_updates")
+    macs = doc["models"][0]["dense_macs"]["macs"]
+    assert pairs[(snn, "gpu_h100")]["ratio"] == pytest.approx(macs / dense, rel=1e-9)
+    # the memory-aware profile prices memory for both networks
+    lem = pairs[(snn, "lemaire45nm")]
+    assert lem["memory_modelled"]
+    for kind in ("ANN", "SNN"):
+        e = _row(doc, kind, "lemaire45nm")["energy"]
+        assert e["memory_mj"] > 0 and e["addressing_mj"] > 0
+
+
+def test_terminal_puts_same_hardware_first(compared):
+    from depthsnn.compare.api import CompareRow, Comparison
+    from depthsnn.compare.report import terminal_table
+
+    _, doc = compared
+    rows = [CompareRow(**{k: v for k, v in r.items()}) for r in doc["rows"]]
+    text = terminal_table(Comparison(rows, doc["models"], doc["data"], doc["reference"], [], doc["same_hardware"]))
+    assert text.index("Same hardware") < text.index("All rows")
+    assert "ANN / model (same hardware)" in text and f"vs ANN on {REF} (cross-platform)" in text
 
 
 def test_snn_ops_match_simulator(compared, tiny_checkpoints):
@@ -151,9 +196,10 @@ def test_onnx_ann_is_used_as_is(compared, tiny_checkpoints, tmp_path):
 
     out, doc = compared
     res = compare(doc["models"][0]["onnx"], [tiny_checkpoints["snn-tiny"]], tmp_path, samples=SAMPLES, repeats=1,
-                  ann_profiles=["gpu"], snn_profiles=["loihi"])
-    assert res.rows[0].metrics["mde_cm"] == pytest.approx(_row(doc, "ANN", "onnx")["metrics"]["mde_cm"], abs=1e-9)
-    assert res.rows[1].ops == _row(doc, "ANN", "gpu")["ops"]  # MACs from the stored configuration
+                  ann_profiles=[REF], snn_profiles=["loihi"])
+    assert res.rows[0].metrics["mde_cm"] == pytest.approx(_row(doc, "ANN", "onnxruntime")["metrics"]["mde_cm"],
+                                                          abs=1e-9)
+    assert res.rows[1].ops == _row(doc, "ANN", REF)["ops"]  # MACs from the stored configuration
 
 
 def test_simulations_of_an_energy_run_are_reused(compared, tiny_checkpoints, tmp_path, monkeypatch):
@@ -177,7 +223,7 @@ def test_simulations_of_an_energy_run_are_reused(compared, tiny_checkpoints, tmp
 
     monkeypatch.setattr(pipeline, "simulate_dataset", no_more)
     monkeypatch.setattr(assess_mod, "simulate_dataset", no_more)
-    res = compare(doc["models"][0]["onnx"], [snn], tmp_path, samples=SAMPLES, repeats=1, ann_profiles=["gpu"],
+    res = compare(doc["models"][0]["onnx"], [snn], tmp_path, samples=SAMPLES, repeats=1, ann_profiles=["cpu"],
                   snn_profiles=["loihi", "speck"], simulations={str(snn): cache})
     for r in res.rows:
         if r.kind == "SNN":

@@ -31,7 +31,7 @@ from depthsnn.hw_profiles import (
 from depthsnn.simulate.counts import LayerCounts, SimCounts
 
 SHIPPED = {"loihi", "loihi2", "spinnaker", "spinnaker2", "truenorth", "speck", "cpu", "gpu",
-           "asic45nm_fp32", "asic45nm_int8"}
+           "asic45nm_fp32", "asic45nm_int8", "lemaire45nm", "gpu_h100", "jetson_orin_nano", "coral_edgetpu"}
 PJ = 1e-9  # mJ per pJ
 
 
@@ -39,7 +39,8 @@ def small_counts(samples: int = 1) -> SimCounts:
     """One conv (1000 ACs, 5000 dense ops) into 50 IF neurons over 4 steps: 200 updates, 20 active, 12 spikes."""
     s = samples
     return SimCounts(
-        [LayerCounts("conv1", "conv", acs=1000 * s, dense_ops=5000 * s, weights=300, fan_in=30, fan_out=10),
+        [LayerCounts("conv1", "conv", acs=1000 * s, dense_ops=5000 * s, weights=300, fan_in=30, fan_out=10,
+                     input_events=60 * s, c_out=2, kernel=3, stride=2, in_size=100, out_size=50),
          LayerCounts("if1", "if", neuron_updates=200 * s, active_neuron_updates=20 * s, spikes=12 * s,
                      neurons=50)],
         samples=s, timesteps=4)
@@ -63,7 +64,23 @@ EXPECTED_PJ = {
     "gpu": 5000 * 300 + 200 * 300,
     "asic45nm_fp32": 5000 * 4.6 + 200 * 0.9,
     "asic45nm_int8": 5000 * (0.2 + 0.03) + 200 * 0.03,
+    # modern ANN platforms, dense: board power / MAC rate at 50 % of peak, same figure per op
+    "gpu_h100": 5200 * 2.83,
+    "jetson_orin_nano": 5200 * 3.0,
+    "coral_edgetpu": 5200 * 2.0,
+    # Lemaire 2022 (see LEMAIRE_PJ): ops, addressing, in/out, parameters, potentials
+    "lemaire45nm": None,
 }
+# 60 input events, C_out 2, k 3, stride 2; an SRAM word costs 10 pJ * size / 8 KiB below 8 KiB.
+_W = 10 / 8192  # pJ per word access per byte of memory size
+LEMAIRE_PJ = {
+    "ops": 60 * 2 * 2**2 * 0.1 + 12 * 0.1,              # synops C_out*ceil(3/2)^2 per event; one add per spike
+    "addressing": 60 * 2 * 9 * 0.1 + 2 * 60 * 3.2,      # C_out*k^2 address adds and 2 MACs per event
+    "inout": 60 * 4000 * _W + 12 * 4000 * _W,           # spikes in and out of 1000-word FIFOs
+    "params": 60 * 2 * 9 * 1200 * _W,                   # one weight read per target, 300 weights
+    "potential": 2 * 60 * 2 * 9 * 200 * _W + 2 * 200 * 200 * _W,  # conv targets, then every update
+}
+EXPECTED_PJ["lemaire45nm"] = sum(LEMAIRE_PJ.values())
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +98,28 @@ def test_every_shipped_profile_loads(profiles):
             assert prov.reasoning if prov.estimate else prov.source, (name, key)
 
 
+@pytest.mark.parametrize("name, watts, peak_macs_per_s", [
+    ("gpu_h100", 700.0, 989.4e12 / 2),       # H100/H200 SXM: 989.4 dense BF16 TFLOP/s, 700 W
+    ("jetson_orin_nano", 15.0, 20e12 / 2),   # Orin Nano 8GB: 20 dense INT8 TOPS (40 sparse), 15 W
+    ("coral_edgetpu", 2.0, 4e12 / 2),        # Edge TPU: 4 TOPS at 2 W
+])
+def test_modern_platform_energy_follows_from_datasheet(profiles, name, watts, peak_macs_per_s):
+    p = profiles[name]
+    # energy per MAC = power / (utilisation * peak MAC rate), at the stated 50 % utilisation
+    assert p.e_mac_pj == pytest.approx(watts / (0.5 * peak_macs_per_s) * 1e12, rel=0.01)
+    assert p.throughput_ops_per_s == pytest.approx(0.5 * peak_macs_per_s, rel=0.01)
+    assert p.provenance["energy.e_mac_pj"].estimate and "50 %" in p.provenance["energy.e_mac_pj"].reasoning
+
+
+def test_titan_black_is_legacy(profiles):
+    from depthsnn.compare.api import DEFAULT_ANN_PROFILES, REFERENCE_PROFILE
+
+    assert "Legacy" in profiles["gpu"].description
+    assert REFERENCE_PROFILE != "gpu" and "gpu" not in DEFAULT_ANN_PROFILES
+    assert REFERENCE_PROFILE in DEFAULT_ANN_PROFILES
+    assert not {"if", "integrator"} & profiles["coral_edgetpu"].node_types  # runs ANNs only
+
+
 def test_loihi2_energies_are_marked_estimates(profiles):
     p = profiles["loihi2"]
     for key in ("e_syn_op_pj", "e_neuron_active_pj", "e_spike_pj", "e_hop_pj"):
@@ -94,6 +133,46 @@ def test_energy_matches_hand_computation(profiles, name):
     # averaged over samples: two identical inferences cost the same per inference
     b2 = energy_per_inference(small_counts(samples=2), profiles[name])
     assert math.isclose(b2.total_mj, b.total_mj, rel_tol=1e-9)
+
+
+def test_lemaire_breakdown_parts(profiles):
+    b = energy_per_inference(small_counts(), profiles["lemaire45nm"])
+    got = {"ops": b.ops_mj, "addressing": b.addressing_mj, "inout": b.memory_inout_mj,
+           "params": b.memory_params_mj, "potential": b.memory_potential_mj}
+    assert got == pytest.approx({k: v * PJ for k, v in LEMAIRE_PJ.items()}, rel=1e-12)
+    assert b.memory_modelled and b.static_mj is None
+    # profiles without [memory] say so, and report 0 for it
+    g = energy_per_inference(small_counts(), profiles["gpu"])
+    assert g.memory_mj == 0 and not g.memory_modelled and any("not modelled" in n for n in g.notes)
+
+
+def test_memory_model_dense_execution(profiles):
+    # The same counts run densely: the conv reads all T * out_size * fan_in inputs and weights,
+    # and the neuron layer writes its whole 200-word output map instead of 12 spikes.
+    import dataclasses
+
+    p = dataclasses.replace(profiles["lemaire45nm"], execution="dense")
+    b = energy_per_inference(small_counts(), p)
+    macs = 4 * 50 * 30
+    assert b.synaptic_mac_mj == pytest.approx(macs * 3.2 * PJ, rel=1e-12)
+    assert b.addressing_mj == pytest.approx((4 * 100 + 4 * 50 + 2 * 9) * 0.1 * PJ, rel=1e-12)
+    assert b.memory_params_mj == pytest.approx(macs * 1200 * _W * PJ, rel=1e-12)
+    assert b.memory_inout_mj == pytest.approx((macs * 1600 * _W + 200 * 800 * _W) * PJ, rel=1e-12)
+    assert b.memory_potential_mj == pytest.approx(2 * 200 * 200 * _W * PJ, rel=1e-12)
+
+
+def test_lemaire_needs_layer_shapes(profiles):
+    old = SimCounts([LayerCounts("conv1", "conv", acs=10, input_events=5)], samples=1, timesteps=1)
+    with pytest.raises(ConfigError, match="conv1: counts without layer shapes"):
+        energy_per_inference(old, profiles["lemaire45nm"])
+
+
+def test_memory_section_must_be_complete(tmp_path):
+    text = get_profile("lemaire45nm").path.read_text().replace("spike_fifo_words =", "# spike_fifo_words =")
+    f = tmp_path / "half.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match="memory.spike_fifo_words: missing"):
+        load_profile(f)
 
 
 def test_breakdown_parts_loihi(profiles):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from depthsnn.data.depth import denormalize_depth, normalize_depth
-from depthsnn.train.metrics import (
+from depthsnn.metrics import (
     METRICS,
     DepthMetrics,
     frame_metrics,

@@ -11,7 +11,11 @@ exported to ONNX into --out first, or an .onnx file from depthsnn export) runs i
 (CUDA provider when present, else CPU) and is costed on --ann-profiles from its dense MACs. Each
 --snn runs in the event-driven simulator (float32; latency = simulator wall time on this CPU) and
 on each --snn-profile at that chip's weight precision. Static energy uses the input window as
-latency. ratio = ANN energy on gpu (or the first ANN profile) / row energy.
+latency.
+Same hardware first: every profile that can run both networks (a MAC energy for the ANN, the
+spiking model's node types) costs both, and "ANN / model (same hardware)" is their ratio there.
+The cross-platform column divides the ANN's energy on jetson_orin_nano (or the first ANN
+profile) by the row's. The Titan Black profile (gpu) is legacy: pass it explicitly.
 Writes comparison.md, comparison.json and accuracy_vs_energy.png.
 """
 
@@ -37,9 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=8, help="samples to run, evenly spaced (default 8)")
     p.add_argument("--repeats", type=int, default=5, help="timed ANN runs for the latency median (default 5)")
     p.add_argument("--ann-profiles", metavar="A,B,...",
-                   help="profiles the ANN is costed on (default gpu,cpu,asic45nm_fp32,asic45nm_int8)")
+                   help="profiles the ANN is costed on (default jetson_orin_nano,gpu_h100,coral_edgetpu,cpu,"
+                        "asic45nm_fp32,asic45nm_int8,lemaire45nm); spiking models are costed on those that can "
+                        "run them too")
     p.add_argument("--snn-profiles", metavar="A,B,...",
-                   help="profiles the spiking models are costed on (default: every neuromorphic built-in)")
+                   help="profiles the spiking models are costed on (default: every neuromorphic built-in); the "
+                        "ANN is costed on those with a MAC energy too")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress or table")
     p.set_defaults(func=run)

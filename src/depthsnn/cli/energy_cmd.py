@@ -10,7 +10,9 @@ from .simulate_cmd import _prepare, add_model_data_args
 
 _EPILOG = """\
 Profiles: the built-in chips (loihi, loihi2, spinnaker, spinnaker2, truenorth, speck) and
-baselines (cpu, gpu, asic45nm_fp32, asic45nm_int8), or your own TOML file (--profile PATH,
+baselines (gpu_h100, jetson_orin_nano, coral_edgetpu, cpu, gpu = legacy Titan Black,
+asic45nm_fp32, asic45nm_int8, lemaire45nm = 45 nm with memory traffic after Lemaire et al.
+2022), or your own TOML file (--profile PATH,
 same schema as src/depthsnn/hw_profiles/profiles/*.toml). Each chip is simulated at its weight
 precision, so the MDE column is the accuracy of the network the chip would run. Totals marked *
 use estimated profile numbers (the JSON says which and why). --results DIR fills the Energy

@@ -23,7 +23,7 @@ import torch
 
 from ..data.dataset import DataConfig, EventDepthDataset
 from ..errors import ConfigError, DataError
-from ..train.metrics import DepthMetrics
+from ..metrics import DepthMetrics
 
 
 @dataclass

@@ -13,9 +13,16 @@ runtime or hardware profile:
   (:func:`~depthsnn.hw_profiles.assess.assess_profiles`), so MDE and energy are those of the
   network the chip would run; latency is the chip's own timing estimate when it has one.
 
+Same hardware first: every profile that can run both networks (it has a MAC energy for the ANN
+and supports the spiking model's node types) costs both, so an SNN row there carries
+``same_hardware_ratio`` = ANN energy on that profile / SNN energy on it - the ratio that isolates
+what spikes buy. ANN profiles are thus also SNN profiles where the SNN can run (and SNN profiles
+with a MAC energy also cost the ANN). ``cross_platform_ratio`` is the reference ANN energy (on
+``REFERENCE_PROFILE`` when costed, else the first ANN profile) over the row's energy; it mixes
+what the network does with what the platform costs. For both, > 1 means the row is cheaper.
+
 Static energy uses the input window as latency (real-time operation, like
-``depthsnn energy --latency window``). ``ratio`` is the reference ANN energy (on ``gpu`` when
-costed, else the first ANN profile) over the row's energy: > 1 means the row is cheaper.
+``depthsnn energy --latency window``).
 """
 
 from __future__ import annotations
@@ -35,10 +42,13 @@ from .ops import MacCount, dense_macs
 if TYPE_CHECKING:
     from ..hw_profiles.assess import SimulationCache
 
-DEFAULT_ANN_PROFILES = ("gpu", "cpu", "asic45nm_fp32", "asic45nm_int8")
-REFERENCE_PROFILE = "gpu"
+# Current ANN platforms first; the Titan Black ("gpu", 2014) stays available as a legacy profile.
+DEFAULT_ANN_PROFILES = ("jetson_orin_nano", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8",
+                        "lemaire45nm")
+# The cross-platform reference: an edge GPU, where a depth sensor's ANN would realistically run.
+REFERENCE_PROFILE = "jetson_orin_nano"
 JSON_FORMAT = "depthsnn-compare"
-JSON_VERSION = 1
+JSON_VERSION = 2  # 2: ratio split into same_hardware_ratio and cross_platform_ratio
 DEFAULT_WINDOW_S = 0.05
 
 
@@ -50,7 +60,9 @@ class CompareRow:
     timing model); None with ``latency_s`` when unknown. ``ops`` is per inference: dense MACs for
     the ANN, ACs + MACs for spiking models (``ops_detail`` splits them and adds ``dense_ops``).
     ``energy`` is the profile's breakdown dict (None for runtime rows); ``estimated`` says whether
-    it uses estimated profile numbers.
+    it uses estimated profile numbers. ``same_hardware_ratio`` (spiking rows on a profile that also
+    costs the ANN): ANN energy there / this row's; ``cross_platform_ratio``: ANN energy on the
+    reference profile / this row's.
     """
 
     model: str
@@ -66,7 +78,8 @@ class CompareRow:
     energy_mj: float | None = None
     energy: dict[str, Any] | None = None
     estimated: bool = False
-    ratio: float | None = None
+    same_hardware_ratio: float | None = None
+    cross_platform_ratio: float | None = None
     fits: str | None = None
 
     @property
@@ -86,12 +99,13 @@ class Comparison:
     data: dict[str, Any]
     reference: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    same_hardware: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": JSON_FORMAT, "version": JSON_VERSION, "producer": f"depthsnn {__version__}",
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "data": self.data, "reference": self.reference, "models": self.models,
-                "rows": [r.to_dict() for r in self.rows], "notes": self.notes}
+                "data": self.data, "reference": self.reference, "same_hardware": self.same_hardware,
+                "models": self.models, "rows": [r.to_dict() for r in self.rows], "notes": self.notes}
 
 
 def _profiles(names: Sequence[str] | None, default: Sequence[str], what: str):
@@ -108,6 +122,11 @@ def neuromorphic_profile_names() -> list[str]:
     from ..hw_profiles import builtin_profiles
 
     return [name for name, p in builtin_profiles().items() if p.kind == "neuromorphic"]
+
+
+def runs_network(profile, graph) -> bool:
+    """Whether ``profile`` supports every node operation of the spiking ``graph``."""
+    return {n.op for n in graph.nodes if n.op not in ("input", "output")} <= set(profile.node_types)
 
 
 def _load_snn(path: Path):
@@ -168,6 +187,8 @@ def compare(
 
     A checkpoint ``ann`` is exported to ``out_dir/<name>.onnx`` first. Profiles are names of
     built-in profiles or TOML paths; ``snn_profiles`` None means every neuromorphic built-in.
+    The ANN is also costed on each SNN profile with a MAC energy, and each spiking model also on
+    each ANN profile that supports its node types (the same-hardware pairs).
     Writes nothing else (see :func:`~depthsnn.compare.report.write_outputs`). ``simulations``
     maps an entry of ``snns`` (as given) to the simulation cache of an earlier
     :func:`~depthsnn.hw_profiles.assess.assess_profiles` call on the same test subset, whose
@@ -213,9 +234,12 @@ def compare(
     window = (model.data.window_ms / 1000.0) if model.data else DEFAULT_WINDOW_S
     rows = [CompareRow(model.name, "ANN", f"onnxruntime ({run.provider})", "float32", run.metrics, run.latency_s,
                        "measured", float(macs.macs), "MACs", {"macs": float(macs.macs)})]
+    a_names = {p.name for p in a_profiles}
+    a_profiles = a_profiles + [p for p in s_profiles if p.e_mac_pj is not None and p.name not in a_names]
     for p in a_profiles:
-        b = ann_energy(macs.macs, p, latency_s=window)
-        rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics, ann_energy(macs.macs, p).latency_s,
+        b = ann_energy(macs.macs, p, latency_s=window, layers=macs.convs, timesteps=macs.timesteps)
+        rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
+                               ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps).latency_s,
                                "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, b.total_mj,
                                b.to_dict(), bool(b.estimated_fields)))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
@@ -233,8 +257,10 @@ def compare(
         sim = cached_simulation(cache, net, ds, None, samples, progress=f"simulate {net.name}" if progress else False)
         rows.append(CompareRow(net.name, kind, "simulator (this CPU)", "float32", sim.metrics,
                                _median(sim.per_sample_seconds), "measured", *_spiking_ops(sim.counts)))
-        assessments = assess_profiles(net, ds, s_profiles, samples=samples, latency_s=net_window, progress=progress,
-                                      simulations=cache)
+        s_names = {p.name for p in s_profiles}
+        net_profiles = s_profiles + [p for p in a_profiles if p.name not in s_names and runs_network(p, net.graph)]
+        assessments = assess_profiles(net, ds, net_profiles, samples=samples, latency_s=net_window,
+                                      progress=progress, simulations=cache)
         for a in assessments:
             b = a.row.breakdown
             rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,
@@ -244,9 +270,20 @@ def compare(
         models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
                        "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
                        "profiles": [a.to_dict() for a in assessments]})
+    ann_on = {r.runtime: r for r in rows if r.kind == "ANN" and r.is_profile}
+    same_hardware = []
     for r in rows:
         if r.energy_mj is not None:
-            r.ratio = ref_mj / r.energy_mj if r.energy_mj > 0 else None
+            r.cross_platform_ratio = ref_mj / r.energy_mj if r.energy_mj > 0 else None
+            a = ann_on.get(r.runtime)
+            if r.kind != "ANN" and a is not None:
+                r.same_hardware_ratio = a.energy_mj / r.energy_mj if r.energy_mj > 0 else None
+                same_hardware.append({"profile": r.runtime, "model": r.model, "kind": r.kind, "precision": r.precision,
+                                      "ann_model": a.model, "ann_mj": a.energy_mj, "mj": r.energy_mj,
+                                      "ratio": r.same_hardware_ratio, "mde_cm": r.metrics.get("mde_cm"),
+                                      "ann_mde_cm": a.metrics.get("mde_cm"), "fits": r.fits,
+                                      "memory_modelled": bool(r.energy and r.energy.get("memory_modelled")),
+                                      "estimated": r.estimated or a.estimated})
         if r.latency_s is None:
             r.latency_source = None
 
@@ -260,12 +297,16 @@ def compare(
         "(a software simulation, not a chip latency).",
         "Profile latency: the chip's own timing estimate (time step x T, or operations / throughput); "
         "static energy uses the input window as latency (real-time operation).",
-        "ANN energy counts its dense MACs only (activations are not costed); spiking energy includes synaptic "
-        "ops, neuron updates, spike routing and static power where the profile gives them.",
-        f"ratio = ANN energy on {ref_profile} / row energy (> 1: the row uses less energy).",
+        "ANN energy counts its dense MACs (activations are not costed); spiking energy includes synaptic "
+        "ops, neuron updates, spike routing and static power where the profile gives them. Only profiles with a "
+        "[memory] section (lemaire45nm) add addressing and memory traffic, for both networks alike.",
+        "same hardware = ANN energy on the row's own profile / row energy: both networks on one cost model, the "
+        "ratio that isolates what spikes buy (dense profiles run the SNN densely, every synapse every step).",
+        f"cross-platform = ANN energy on {ref_profile} / row energy: mixes the network with the platform "
+        "(> 1: the row uses less energy).",
     ]
     reference = {"model": model.name, "profile": ref_profile, "energy_mj": ref_mj}
-    return Comparison(rows, models, data, reference, notes)
+    return Comparison(rows, models, data, reference, notes, same_hardware)
 
 
 def _spiking_ops(counts) -> tuple[float, str, dict[str, float]]:

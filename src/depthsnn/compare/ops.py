@@ -5,7 +5,10 @@ convolution: a conv producing ``N`` output elements does ``N * Cin / groups * kH
 (a transposed conv: input elements ``* Cout / groups * kH * kW``). This is what the exported
 ONNX graph computes, because the ANN does the same work for every input. Biases, activations,
 upsampling and additions are not MACs; ``activations`` (conv output elements, one activation
-each) is reported alongside for reference.
+each) is reported alongside for reference. Each conv's shapes are kept as
+:class:`~depthsnn.simulate.counts.LayerCounts` (graded input) for profiles that price memory
+traffic (:mod:`depthsnn.hw_profiles.memory`); a conv whose output feeds a batch norm counts as
+biased, because the export folds the norm into the conv's bias.
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..simulate.counts import LayerCounts
+
 
 @dataclass
 class MacCount:
-    """MACs of one inference, in total and per conv layer (module name -> MACs)."""
+    """MACs of one inference, in total and per conv layer (module name -> MACs); ``convs``: each
+    conv's per-step shapes, ``timesteps``: the steps the ANN runs (1 when it sums the bins)."""
 
     macs: int
     activations: int
     layers: dict[str, int] = field(default_factory=dict)
+    convs: list[LayerCounts] = field(default_factory=list)
+    timesteps: int = 1
 
     def to_dict(self) -> dict:
         return {"macs": self.macs, "activations": self.activations, "layers": dict(self.layers)}
@@ -35,6 +43,8 @@ def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> Ma
     The input is padded by the model as in deployment, so the count is that of the padded size.
     """
     layers: dict[str, int] = {}
+    convs: list[LayerCounts] = []
+    steps = 1
     outputs = 0
 
     def hook(name: str):
@@ -47,10 +57,29 @@ def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> Ma
                 n = output.numel() * module.in_channels // module.groups * kernel
             layers[name] = layers.get(name, 0) + int(n)
             outputs += int(output.numel())
+            nonlocal steps
+            x = inputs[0]
+            steps = int(x.shape[0]) if getattr(module, "step_mode", "s") == "m" else 1
+            weights = module.weight.numel() + (0 if module.bias is None else module.bias.numel())
+            convs.append(LayerCounts(name, "conv", weights=int(weights), fan_in=module.in_channels // module.groups
+                                     * kernel, c_out=module.out_channels, kernel=int(module.kernel_size[0]),
+                                     stride=int(module.stride[0]), in_size=x.numel() // steps,
+                                     out_size=output.numel() // steps, bias=module.bias is not None, graded=True))
+            by_output[id(output)] = convs[-1]
         return count
+
+    by_output: dict[int, LayerCounts] = {}
+
+    def norm_hook(module: nn.modules.batchnorm._BatchNorm, inputs, output) -> None:
+        lc = by_output.get(id(inputs[0]))
+        if lc is not None and not lc.bias:  # folded at export: the norm becomes this conv's bias
+            lc.bias = True
+            lc.weights += module.num_features
 
     handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
                if isinstance(m, nn.modules.conv._ConvNd)]
+    handles += [m.register_forward_hook(norm_hook) for m in model.modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     try:
         x = torch.zeros(1, num_bins, model.cfg.channels, *input_hw)
         with torch.no_grad():
@@ -58,4 +87,4 @@ def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> Ma
     finally:
         for h in handles:
             h.remove()
-    return MacCount(sum(layers.values()), outputs, layers)
+    return MacCount(sum(layers.values()), outputs, layers, convs, steps)

@@ -15,9 +15,12 @@ COMPARISON_MD = "comparison.md"
 COMPARISON_JSON = "comparison.json"
 PLOT_PNG = "accuracy_vs_energy.png"
 DASH = "—"
+REFERENCE_HINT = "lemaire45nm"  # suggested when no profile costs both networks
 
 MAIN_HEADER = ("model", "kind", "runtime/profile", "MDE cm", "abs rel", "δ<1.25", "latency", "ops/inference",
-               "energy mJ", "ratio vs ANN")
+               "energy mJ", "vs ANN, same hardware", "vs ANN on {ref} (cross-platform)")
+SAME_HW_HEADER = ("profile", "model", "kind", "MDE cm", "energy mJ", "ANN", "ANN MDE cm", "ANN energy mJ",
+                  "ANN / model (same hardware)", "memory?", "fits?")
 # (metric key, header, format) of the metrics table.
 _METRICS = (("mde_cm", "MDE [cm]", "{:.2f}"), ("abs_rel", "Abs rel", "{:.4f}"), ("sq_rel", "Sq rel", "{:.4f}"),
             ("rmse", "RMSE [m]", "{:.4f}"), ("rmse_log", "RMSE log", "{:.4f}"), ("si_log", "SI-log", "{:.4f}"),
@@ -51,26 +54,56 @@ def main_cells(row: CompareRow) -> list[str]:
     m = row.metrics
     runtime = row.runtime + (f" [{row.precision}]" if row.precision != "float32" else "")
     energy = DASH if row.energy_mj is None else _sci(row.energy_mj) + ("*" if row.estimated else "")
-    ratio = DASH if row.ratio is None else f"{_sci(row.ratio)}x"
+    same = DASH if row.same_hardware_ratio is None else f"{_sci(row.same_hardware_ratio)}x"
+    cross = DASH if row.cross_platform_ratio is None else f"{_sci(row.cross_platform_ratio)}x"
     return [row.model, row.kind, runtime, _num(m.get("mde_cm"), "{:.2f}"), _num(m.get("abs_rel"), "{:.4f}"),
             _num(m.get("delta1"), "{:.4f}"), _latency(row.latency_s, row.latency_source),
-            f"{_sci(row.ops)} {row.ops_type}", energy, ratio]
+            f"{_sci(row.ops)} {row.ops_type}", energy, same, cross]
 
 
-def terminal_table(comparison: Comparison) -> str:
-    """Fixed-width main table with a legend line, for the terminal."""
-    body = [main_cells(r) for r in comparison.rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(MAIN_HEADER)]
+def main_header(comparison: Comparison) -> list[str]:
+    """MAIN_HEADER with the reference profile named in the cross-platform column."""
+    return [h.format(ref=comparison.reference["profile"]) for h in MAIN_HEADER]
+
+
+def same_hardware_cells(pair: dict) -> list[str]:
+    """One same-hardware pair (an entry of ``Comparison.same_hardware``) as table cells."""
+    star = "*" if pair["estimated"] else ""
+    precision = f" [{pair['precision']}]" if pair["precision"] != "float32" else ""
+    return [pair["profile"] + precision, pair["model"], pair["kind"], _num(pair["mde_cm"], "{:.2f}"),
+            _sci(pair["mj"]) + star, pair["ann_model"], _num(pair["ann_mde_cm"], "{:.2f}"), _sci(pair["ann_mj"]) + star,
+            DASH if pair["ratio"] is None else f"{_sci(pair['ratio'])}x", "yes" if pair["memory_modelled"] else "no",
+            pair["fits"] or DASH]
+
+
+def _fixed(header: Sequence[str], body: Sequence[Sequence[str]], left: int) -> list[str]:
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
 
     def fmt(cells: Sequence[str]) -> str:
         # Names left-aligned, numbers right-aligned.
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
+    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(b) for b in body)]
+
+
+def terminal_table(comparison: Comparison) -> str:
+    """Same-hardware table, then the main table, each with a legend line, for the terminal."""
     ref = comparison.reference
-    lines = [fmt(MAIN_HEADER), "  ".join("-" * w for w in widths), *(fmt(b) for b in body)]
+    lines = ["Same hardware: the ANN and each spiking model on one profile", ""]
+    if comparison.same_hardware:
+        lines += _fixed(SAME_HW_HEADER, [same_hardware_cells(p) for p in comparison.same_hardware], left=3)
+        lines.append("ANN / model > 1: the spiking model uses less energy on that hardware. memory? = the profile "
+                     "prices memory traffic.")
+    else:
+        lines.append(f"(no profile costs both networks; add one that can, e.g. --ann-profiles {REFERENCE_HINT})")
+    lines += ["", "All rows", ""]
+    lines += _fixed(main_header(comparison), [main_cells(r) for r in comparison.rows], left=3)
     lines.append(f"{comparison.data['samples']} samples; energy per inference; * uses estimated profile numbers; "
-                 f"(est.) = chip timing estimate; ratio = ANN on {ref['profile']} / row.")
+                 f"(est.) = chip timing estimate; same hardware = ANN on the row's profile / row; cross-platform = "
+                 f"ANN on {ref['profile']} / row.")
     return "\n".join(lines)
+
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> str:
@@ -83,7 +116,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -
 def markdown(comparison: Comparison) -> str:
     """comparison.md: data, main table, full metrics per model and precision, notes."""
     d = comparison.data
-    main = _md_table(MAIN_HEADER, [main_cells(r) for r in comparison.rows], left=3)
+    main = _md_table(main_header(comparison), [main_cells(r) for r in comparison.rows], left=3)
+    same = (_md_table(SAME_HW_HEADER, [same_hardware_cells(p) for p in comparison.same_hardware], left=3)
+            if comparison.same_hardware else "No profile costs both networks.")
     # Metrics differ only between runtimes and weight precisions, not between profiles of one precision.
     seen, metric_rows = set(), []
     for r in comparison.rows:
@@ -97,7 +132,9 @@ def markdown(comparison: Comparison) -> str:
     metrics = _md_table(["model", "kind", "precision", *(h for _, h, _ in _METRICS), "frames"], metric_rows, left=3)
     notes = "\n".join(f"- {n}" for n in comparison.notes)
     return (f"# ANN vs SNN comparison\n\nData: `{d['root']}`, split `{d['split']}`, subset `{d['subset']}`, "
-            f"{d['samples']} samples (indices {d['indices']}).\n\n## Main table\n\n{main}\n\n"
+            f"{d['samples']} samples (indices {d['indices']}).\n\n## Same hardware\n\n"
+            "The ANN and each spiking model costed on one profile: the ratio that isolates what spikes buy "
+            f"(ANN / model > 1: the spiking model uses less energy there).\n\n{same}\n\n## Main table\n\n{main}\n\n"
             "Energy in mJ per inference; * uses estimated profile numbers; (est.) latency is the chip's timing "
             f"estimate.\n\n## Depth metrics\n\n{metrics}\n\n## Notes\n\n{notes}\n")
 

@@ -26,11 +26,11 @@ from ..data.depth import normalize_depth
 from ..data.splits import SUBSETS
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, DataWarning
+from ..metrics import DepthMetrics
 from ..models import DepthNet
 from ..models.presets import MODALITY_CHANNELS
 from ..train.checkpoint import model_from_checkpoint
 from ..train.config import TrainConfig
-from ..train.metrics import DepthMetrics
 from .figures import SampleView, evenly_spaced, save_sample_figure
 from .report import BASELINE, DASH, ResultRow, write_results
 from .runner import depth_in_metres, evaluate_model

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import __version__
 from ..atomic import atomic_write_text
-from ..train.metrics import METRICS
+from ..metrics import METRICS
 
 RESULTS_MD = "results.md"
 RESULTS_JSON = "results.json"
@@ -50,7 +50,7 @@ class ResultRow:
     """Evaluation outcome of one model (or baseline) on one data subset.
 
     ``kind``: ``SNN`` | ``HNN`` | ``ANN`` | ``baseline``. ``metrics``: frame-averaged depth
-    metrics (keys of :data:`depthsnn.train.metrics.METRICS` plus ``frames``).
+    metrics (keys of :data:`depthsnn.metrics.METRICS` plus ``frames``).
     ``firing_rate``: spikes per neuron per time step over all spiking layers (fraction, None for
     models without spiking layers). ``sparsity``: activation sparsity over all activation
     layers. ``layers``: per-layer ``{rate, sparsity, spikes, neuron_steps, spiking}``.

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..metrics import DepthMetrics
 from ..models import DepthNet, SpikeRecorder
-from ..train.metrics import DepthMetrics
 
 
 @dataclass

@@ -3,7 +3,9 @@
 - :mod:`.profile`: one TOML file per chip (``profiles/*.toml``), every number with its source;
   :func:`load_profile` for a user's own file, :func:`builtin_profiles` for the shipped ones.
 - :mod:`.energy`: :func:`energy_per_inference` from simulator counts, :func:`ann_energy` for
-  dense ANNs; results in millijoules with a breakdown.
+  dense ANNs; results in millijoules with a breakdown (ops, addressing, memory).
+- :mod:`.memory`: memory traffic and addressing (Lemaire et al. 2022, as spikingjelly 2.0.0
+  implements it) for profiles with a ``[memory]`` section such as ``lemaire45nm``.
 - :mod:`.mapping`: :func:`check_fit`, plain-language capacity and node-type findings.
 - :mod:`.report`: terminal table, JSON and a stacked bar chart.
 """

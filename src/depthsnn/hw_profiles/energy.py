@@ -19,6 +19,13 @@ receives an event count ``n`` as ``n`` repeated spikes, so each MAC becomes ``n`
 provides it, else 1 is used (a lower bound, said in the notes); ``unsupported`` - MAC energy is
 left out and the notes say so.
 
+Profiles with a ``[memory]`` section (``lemaire45nm``) are priced by the Lemaire et al. 2022
+dataflow of :mod:`.memory` instead, which counts its own operations (synaptic adds, dense MACs,
+one add per spike, a MAC per LIF leak), the addressing arithmetic, and the memory accesses to
+parameters, inputs/outputs and potentials, each priced by memory size. Every breakdown reports
+``ops`` (synaptic + neuron + routing), ``addressing`` and ``memory`` (params, in/out, potentials);
+the last two are 0 for profiles without memory figures, and the notes say they were not modelled.
+
 All energies are per inference (counts are divided by ``counts.samples``) and in millijoules.
 """
 
@@ -26,7 +33,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..simulate.counts import SimCounts
+from ..simulate.counts import LayerCounts, SimCounts
+from .memory import MemoryTraffic, memory_traffic
 from .profile import HardwareProfile
 
 PJ_TO_MJ = 1e-9  # 1 pJ = 1e-12 J = 1e-9 mJ
@@ -38,7 +46,9 @@ class EnergyBreakdown:
 
     ``static_mj`` and ``latency_s`` are None when unknown; then ``total_mj`` excludes static
     energy and ``static_included`` is False. ``estimated_fields`` lists the profile numbers used
-    that are estimates rather than published figures.
+    that are estimates rather than published figures. ``addressing_mj`` and the ``memory_*_mj``
+    parts are 0 unless the profile models memory (``memory_modelled``); ``traffic`` then holds
+    the access counts behind them.
     """
 
     profile: str
@@ -50,14 +60,29 @@ class EnergyBreakdown:
     latency_s: float | None
     notes: list[str] = field(default_factory=list)
     estimated_fields: list[str] = field(default_factory=list)
+    addressing_mj: float = 0.0
+    memory_params_mj: float = 0.0
+    memory_inout_mj: float = 0.0
+    memory_potential_mj: float = 0.0
+    memory_modelled: bool = False
+    traffic: dict | None = None
 
     @property
     def synaptic_mj(self) -> float:
         return self.synaptic_ac_mj + self.synaptic_mac_mj
 
     @property
-    def dynamic_mj(self) -> float:
+    def ops_mj(self) -> float:
+        """Arithmetic: synaptic, neuron and routing energy."""
         return self.synaptic_mj + self.neuron_mj + self.routing_mj
+
+    @property
+    def memory_mj(self) -> float:
+        return self.memory_params_mj + self.memory_inout_mj + self.memory_potential_mj
+
+    @property
+    def dynamic_mj(self) -> float:
+        return self.ops_mj + self.addressing_mj + self.memory_mj
 
     @property
     def static_included(self) -> bool:
@@ -69,8 +94,8 @@ class EnergyBreakdown:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(synaptic_mj=self.synaptic_mj, dynamic_mj=self.dynamic_mj, total_mj=self.total_mj,
-                 static_included=self.static_included)
+        d.update(synaptic_mj=self.synaptic_mj, ops_mj=self.ops_mj, memory_mj=self.memory_mj,
+                 dynamic_mj=self.dynamic_mj, total_mj=self.total_mj, static_included=self.static_included)
         return d
 
 
@@ -104,6 +129,11 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
     """
     if latency_s is not None and latency_s < 0:
         raise ValueError(f"latency_s must be >= 0, got {latency_s}")
+    if profile.models_memory:
+        t = memory_traffic(counts.layers, counts.timesteps, counts.samples, profile)
+        latency = latency_s if latency_s is not None else estimate_latency(counts, profile)
+        return _memory_breakdown(t, profile, latency, ["the SNN's convs with spike input are priced per "
+                                                       "input event, those with graded input densely"])
     notes: list[str] = []
     used = ["e_syn_op_pj", "e_neuron_active_pj"]
     updates = counts.per_inference("neuron_updates")
@@ -118,8 +148,7 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
         e_idle = profile.e_neuron_active_pj if profile.e_neuron_idle_pj is None else profile.e_neuron_idle_pj
         neuron_pj = active * profile.e_neuron_active_pj + idle * e_idle
         routing_pj = 0.0
-        notes.append("dense execution: every synapse at every step costs one MAC (dense_ops); "
-                     "memory traffic beyond the per-op figure is not modelled")
+        notes.append("dense execution: every synapse at every step costs one MAC (dense_ops)")
     else:
         ac_pj = counts.per_inference("acs") * profile.e_syn_op_pj
         macs = counts.per_inference("macs")
@@ -166,6 +195,7 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
         static_mj = profile.static_power_w * latency * 1e3  # W * s = J -> mJ
         used.append("static_power_w")
 
+    notes.append(NO_MEMORY_NOTE)
     return EnergyBreakdown(
         profile=profile.name,
         synaptic_ac_mj=ac_pj * PJ_TO_MJ,
@@ -179,19 +209,65 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
     )
 
 
+NO_MEMORY_NOTE = ("memory traffic and addressing not modelled: the profile's per-op figures are all "
+                  "it costs (a profile with a [memory] section, e.g. lemaire45nm, prices them)")
+_MEMORY_FIELDS = ["e_syn_op_pj", "e_mac_pj", "e_spike_pj", "word_bits", "e_sram_8kib_pj", "e_sram_32kib_pj", "e_sram_1mib_pj",
+                  "spike_fifo_words", "memory_dataflow", "static_power_w"]
+
+
+def _memory_breakdown(t: MemoryTraffic, profile: HardwareProfile, latency: float | None,
+                      notes: list[str]) -> EnergyBreakdown:
+    """Breakdown of a Lemaire-dataflow inference: adds (synaptic, bias, address) cost ``e_syn_op_pj``,
+    MACs (dense, LIF leak, address) ``e_mac_pj``, each emitted spike ``e_spike_pj``."""
+    assert profile.e_mac_pj is not None  # a [memory] profile prices MACs (validated at load)
+    add, mac = profile.e_syn_op_pj, profile.e_mac_pj
+    static_mj = None
+    if profile.static_power_w is not None and latency is not None:
+        static_mj = profile.static_power_w * latency * 1e3
+    else:
+        notes = [*notes, "static energy not included"]
+    return EnergyBreakdown(
+        profile=profile.name,
+        synaptic_ac_mj=(t.synops + t.bias_adds) * add * PJ_TO_MJ,
+        synaptic_mac_mj=t.macs * mac * PJ_TO_MJ,
+        neuron_mj=t.leak_macs * mac * PJ_TO_MJ,
+        routing_mj=t.spikes * profile.e_spike_pj * PJ_TO_MJ,
+        static_mj=static_mj,
+        latency_s=latency,
+        notes=[*notes, f"memory traffic priced by the {profile.memory_dataflow} dataflow ({profile.word_bits}-bit "
+                       "words, energy per access by memory size)"],
+        estimated_fields=_used_estimates(profile, _MEMORY_FIELDS),
+        addressing_mj=(t.acc_addr * add + t.mac_addr * mac) * PJ_TO_MJ,
+        memory_params_mj=t.params_pj * PJ_TO_MJ,
+        memory_inout_mj=t.inout_pj * PJ_TO_MJ,
+        memory_potential_mj=t.potential_pj * PJ_TO_MJ,
+        memory_modelled=True,
+        traffic=t.to_dict(),
+    )
+
+
 def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float = 0.0,
-               latency_s: float | None = None) -> EnergyBreakdown:
+               latency_s: float | None = None, layers: list[LayerCounts] | None = None,
+               timesteps: int = 1) -> EnergyBreakdown:
     """Energy (mJ) of a dense ANN inference of ``dense_macs`` MACs on ``profile``.
 
     ``activations`` (outputs computed) cost one neuron update each. Profiles without a MAC figure
-    (chips that only accumulate spikes) cannot run an ANN: ValueError.
+    (chips that only accumulate spikes) cannot run an ANN: ValueError. A profile with a
+    ``[memory]`` section needs the ANN's conv ``layers`` (per-step shapes, ``timesteps`` steps;
+    :func:`depthsnn.compare.ops.dense_macs` gives them) to price its memory traffic.
     """
     if profile.e_mac_pj is None:
         raise ValueError(f"profile {profile.name} has no MAC energy (e_mac_pj): it cannot run a dense ANN")
     latency = latency_s
     if latency is None and profile.throughput_ops_per_s is not None:
         latency = dense_macs / profile.throughput_ops_per_s
-    notes = []
+    if profile.models_memory:
+        if layers is None:
+            raise ValueError(f"profile {profile.name} prices memory traffic: pass the ANN's conv layers")
+        t = memory_traffic(layers, timesteps, 1, profile)
+        return _memory_breakdown(t, profile, latency, ["ANN convs priced densely (activations and batch norm "
+                                                       "are not costed, as in spikingjelly)"])
+    notes = [NO_MEMORY_NOTE]
     static_mj = None
     if profile.static_power_w is not None and latency is not None:
         static_mj = profile.static_power_w * latency * 1e3

@@ -1,7 +1,9 @@
 """Hardware profiles: one TOML file per chip, loaded into a validated :class:`HardwareProfile`.
 
 A profile file has four top-level strings (``name``, ``description``, ``kind``, optional
-``notes``) and the sections ``[model]``, ``[energy]``, ``[capacity]`` and ``[timing]``. Every
+``notes``) and the sections ``[model]``, ``[energy]``, ``[capacity]``, ``[timing]`` and the
+optional ``[memory]`` (per-access SRAM energies by memory size; with it the energy model prices
+weight, input/output and membrane-potential traffic, see :mod:`.memory`). Every
 field in a section is a small table giving the value *and where it comes from*::
 
     [energy]
@@ -37,6 +39,7 @@ KINDS = ("neuromorphic", "cpu", "gpu", "asic")
 EXECUTION = ("event", "dense")
 NEURON_UPDATE_MODES = ("active", "all")
 GRADED_INPUT = ("mac", "spike_count", "unsupported")
+MEMORY_DATAFLOWS = ("lemaire",)
 
 # Unit suffixes recognised in field names, to turn "unknown field e_syn_op_nj" into a unit hint.
 _UNIT_SUFFIXES = ("fj", "pj", "nj", "uj", "mj", "j", "uw", "mw", "w", "kw", "ns", "us", "ms", "s",
@@ -97,6 +100,18 @@ _SPEC: dict[str, dict[str, FieldSpec]] = {
         "throughput_ops_per_s": FieldSpec("float", False, "sustained synaptic ops (or MACs) per second",
                                           min=0, exclusive_min=True),
     },
+    "memory": {
+        "memory_dataflow": FieldSpec("enum", False, "which accesses an inference makes (lemaire: Lemaire et al. "
+                                     "2022, as spikingjelly 2.0.0 implements it)", choices=MEMORY_DATAFLOWS),
+        "word_bits": FieldSpec("int", False, "bits per memory access (word), sizes memories in bytes", min=0,
+                               exclusive_min=True),
+        "e_sram_8kib_pj": FieldSpec("float", False, "energy per word access of an 8 KiB SRAM, pJ", min=0),
+        "e_sram_32kib_pj": FieldSpec("float", False, "energy per word access of a 32 KiB SRAM, pJ", min=0),
+        "e_sram_1mib_pj": FieldSpec("float", False, "energy per word access of a 1 MiB (or larger) SRAM, pJ",
+                                    min=0),
+        "spike_fifo_words": FieldSpec("int", False, "capacity of each layer's spike FIFO, words", min=0,
+                                      exclusive_min=True),
+    },
 }
 _TOP_LEVEL = {"name", "description", "kind", "notes", *_SPEC}
 _META_KEYS = {"value", "source", "estimate", "reasoning"}
@@ -149,9 +164,20 @@ class HardwareProfile:
     constraints: tuple[str, ...] = ()
     time_step_s: float | None = None
     throughput_ops_per_s: float | None = None
+    memory_dataflow: str | None = None
+    word_bits: int | None = None
+    e_sram_8kib_pj: float | None = None
+    e_sram_32kib_pj: float | None = None
+    e_sram_1mib_pj: float | None = None
+    spike_fifo_words: int | None = None
     notes: str = ""
     provenance: dict[str, Provenance] = field(default_factory=dict, compare=False)
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def models_memory(self) -> bool:
+        """True when the profile prices memory traffic (has a ``[memory]`` section)."""
+        return self.memory_dataflow is not None
 
     @property
     def estimated_fields(self) -> list[str]:
@@ -278,6 +304,14 @@ def parse_profile(data: dict[str, Any], path: str | Path) -> HardwareProfile:
         raise ConfigError("energy.e_mac_pj: missing, but model.graded_input = \"mac\" needs it", path)
     if values["execution"] == "dense" and "e_mac_pj" not in values:
         raise ConfigError("energy.e_mac_pj: missing, but model.execution = \"dense\" needs it", path)
+    given = [k for k in _SPEC["memory"] if k in values]
+    if given and "e_mac_pj" not in values:
+        raise ConfigError("energy.e_mac_pj: missing, but a [memory] section prices dense MACs with it", path)
+    if given:
+        for key in _SPEC["memory"]:
+            if key not in values:
+                raise ConfigError(f"memory.{key}: missing ({_SPEC['memory'][key].doc}); a [memory] section "
+                                  "needs all of its fields", path)
     if "e_hop_pj" in values and "hops_per_spike" not in values:
         raise ConfigError("energy.hops_per_spike: missing, but energy.e_hop_pj is given", path)
     return HardwareProfile(name=data["name"], description=data["description"], kind=data["kind"],

@@ -61,12 +61,14 @@ def energy_table(rows: Sequence[EnergyRow]) -> str:
     ``*`` after the total marks rows using estimated profile numbers; static ``n/a`` means static
     energy is not included in the total.
     """
-    header = ["profile", "total mJ", "synaptic", "neuron", "routing", "static", "latency", "fits?"]
+    header = ["profile", "total mJ", "synaptic", "neuron", "routing", "addressing", "memory", "static",
+              "latency", "fits?"]
     body = []
     for r in rows:
         b = r.breakdown
         total = _mj(b.total_mj) + ("*" if b.estimated_fields else "")
-        body.append([b.profile, total, _mj(b.synaptic_mj), _mj(b.neuron_mj), _mj(b.routing_mj),
+        mem = (_mj(b.addressing_mj), _mj(b.memory_mj)) if b.memory_modelled else (DASH, DASH)
+        body.append([b.profile, total, _mj(b.synaptic_mj), _mj(b.neuron_mj), _mj(b.routing_mj), *mem,
                      _mj(b.static_mj), _latency(b.latency_s), r.fit.verdict if r.fit else DASH])
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(header)]
 
@@ -77,7 +79,8 @@ def energy_table(rows: Sequence[EnergyRow]) -> str:
 
     lines = [fmt(header), "  ".join("-" * w for w in widths), *(fmt(row) for row in body)]
     lines.append("mJ per inference. * uses estimated profile numbers; static n/a = not included; "
-                 "fits: yes* = with warnings (see fit report).")
+                 f"addressing/memory {DASH} = not modelled by the profile (memory = parameters + in/out + "
+                 "potentials, split in the JSON); fits: yes* = with warnings (see fit report).")
     return "\n".join(lines)
 
 
@@ -106,11 +109,13 @@ def write_energy_json(path: str | Path, rows: Sequence[EnergyRow], counts: SimCo
 
 
 _PARTS = (("synaptic", "synaptic_mj", "#1f77b4"), ("neuron", "neuron_mj", "#ff7f0e"),
-          ("routing", "routing_mj", "#2ca02c"), ("static", "static_mj", "#7f7f7f"))
+          ("routing", "routing_mj", "#2ca02c"), ("addressing", "addressing_mj", "#9467bd"),
+          ("memory: parameters", "memory_params_mj", "#8c564b"), ("memory: in/out", "memory_inout_mj", "#e377c2"),
+          ("memory: potentials", "memory_potential_mj", "#bcbd22"), ("static", "static_mj", "#7f7f7f"))
 
 
 def energy_bar_chart(rows: Sequence[EnergyRow], path: str | Path, title: str = "Energy per inference") -> Path:
-    """Stacked bars (synaptic, neuron, routing, static) per profile on a log axis, written as PNG.
+    """Stacked bars (synaptic, neuron, routing, addressing, memory parts, static) per profile on a log axis, written as PNG.
 
     Uses the Agg canvas directly (no pyplot), so no global matplotlib state is touched. Profiles
     that do not fit are marked ``(no fit)`` under their name; static parts that are unknown are

@@ -9,7 +9,8 @@ fixed-point variant a chip would run.
 
 from .counts import LayerCounts, SimCounts
 from .engine import EventSimulator, SimResult, simulate
-from .quantize import QuantConfig, quantization_effect, quantize_graph, quantize_weights
+from .quant_effect import quantization_effect
+from .quantize import QuantConfig, quantize_graph, quantize_weights
 
 __all__ = ["EventSimulator", "LayerCounts", "QuantConfig", "SimCounts", "SimResult", "quantization_effect", "quantize_graph",
            "quantize_weights", "simulate"]

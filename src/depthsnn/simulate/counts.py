@@ -46,6 +46,13 @@ class LayerCounts:
     fan_in: int = 0
     fan_out: int = 0
     input_events: int = 0  # non-zero inputs that reached this node
+    c_out: int = 0
+    kernel: int = 0
+    stride: int = 0
+    in_size: int = 0
+    out_size: int = 0
+    bias: bool = False
+    graded: bool = False
 
 
 @dataclass

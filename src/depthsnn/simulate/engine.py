@@ -143,6 +143,12 @@ class EventSimulator:
                 plan = self.plans[n.name]
                 lc.weights = int(n.params["weight"].size) + (0 if plan.bias is None else int(plan.bias.numel()))
                 lc.fan_in, lc.fan_out = plan.fan_in, plan.fan_out
+                w = n.params["weight"]
+                lc.c_out, lc.kernel, lc.stride = int(w.shape[0]), int(w.shape[-1]), int(n.params["stride"])
+                lc.in_size = int(np.prod(self.graph.node(n.inputs[0]).shape))
+                lc.out_size = int(np.prod(n.shape))
+                lc.bias = plan.bias is not None
+                lc.graded = any(leaf not in self.binary for leaf, _ in plan.sources)
             elif n.op in STATEFUL_OPS:
                 lc.neurons = int(np.prod(n.shape))
             layers.append(lc)

@@ -26,7 +26,7 @@ from ..data.dataset import DataConfig, EventDepthDataset
 from ..data.depth import denormalize_depth
 from ..errors import ConfigError, DataError
 from ..export.graph import DEFAULT_DT, NetGraph, from_model
-from ..train.metrics import DepthMetrics
+from ..metrics import DepthMetrics
 from .counts import SimCounts
 from .engine import EventSimulator
 from .quantize import QuantConfig

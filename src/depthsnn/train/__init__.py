@@ -1,1 +1,1 @@
-"""Training: loss (:mod:`.losses`), depth metrics (:mod:`.metrics`), checkpoints and loops."""
+"""Training: loss (:mod:`.losses`), checkpoints and loops (depth metrics: :mod:`depthsnn.metrics`)."""
