@@ -7,6 +7,7 @@ already finished with the same configuration is reused, so a benchmark can be re
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -54,6 +55,15 @@ class Run:
 
     def log(self) -> list[dict]:
         return [json.loads(x) for x in (self.out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def add_run_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every training benchmark shares: data, run folder, epochs, jobs, --fresh."""
+    ap.add_argument("--data", type=Path, default=Path("data/synthetic"))
+    ap.add_argument("--runs", type=Path, default=Path("runs/benchmark"))
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
+    ap.add_argument("--fresh", action="store_true", help="retrain even if a finished run exists")
 
 
 def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int = 2, fresh: bool = False) -> None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from _report import machine, today, write_section
-from _runs import Run, train_all
+from _runs import Run, add_run_arguments, train_all
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.train.recipes import RECIPES
 
@@ -36,11 +36,7 @@ def run_for(runs: Path, preset: str, sets: tuple[str, ...], modality: str = "bin
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("data/synthetic"))
-    ap.add_argument("--runs", type=Path, default=Path("runs/benchmark"))
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
-    ap.add_argument("--fresh", action="store_true", help="retrain even if a finished run exists")
+    add_run_arguments(ap)
     args = ap.parse_args()
     if not (args.data / "dataset.json").exists():
         generate_dataset(args.data, SynthConfig(), progress=True)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from _report import machine, today, write_section
-from _runs import Run, train_all
+from _runs import Run, add_run_arguments, train_all
 from depthsnn.compare import compare
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
@@ -57,14 +57,10 @@ def energies(rows: list[dict], checkpoints: list[Path], profile: str, samples: i
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("data/synthetic"))
-    ap.add_argument("--runs", type=Path, default=Path("runs/benchmark"))
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
+    add_run_arguments(ap)
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="PRESET:MODALITY")
     ap.add_argument("--energy-profile", default="asic45nm_fp32")
     ap.add_argument("--energy-samples", type=int, default=8)
-    ap.add_argument("--fresh", action="store_true", help="retrain even if a finished run exists")
     args = ap.parse_args()
 
     if not (args.data / "dataset.json").exists():

@@ -73,7 +73,21 @@ def _resolution(attrs_list, path: Path) -> tuple[int, int] | None:
     return None
 
 
-class MVSECDataReader(CameraReader):
+class _ScannedReader(CameraReader):
+    """A reader whose constructor scanned the file for ``_res`` (or None) and ``_range``."""
+
+    _res: tuple[int, int] | None
+    _range: tuple[float, float]
+
+    @property
+    def resolution(self) -> tuple[int, int] | None:
+        return self._res
+
+    def time_range(self) -> tuple[float, float]:
+        return self._range
+
+
+class MVSECDataReader(_ScannedReader):
     """One camera of an MVSEC ``<seq>_data.hdf5`` (no ground-truth file needed)."""
 
     format = "mvsec-hdf5"
@@ -91,13 +105,6 @@ class MVSECDataReader(CameraReader):
             self._range = (float(ds[0, 2]), float(ds[self.n - 1, 2]))
             img = f.get(layout.IMAGE_KEY.format(cam=camera))
             self._res = (int(img.shape[2]), int(img.shape[1])) if isinstance(img, h5py.Dataset) and img.ndim == 3 else None
-
-    @property
-    def resolution(self) -> tuple[int, int] | None:
-        return self._res
-
-    def time_range(self) -> tuple[float, float]:
-        return self._range
 
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, f"'{self.key}' column p")
@@ -119,7 +126,7 @@ def is_mvsec(path: Path) -> bool:
         return "davis" in f
 
 
-class PlainH5Reader(CameraReader):
+class PlainH5Reader(_ScannedReader):
     """One camera of a plain HDF5 file (``x``, ``y``, ``t``, ``p`` at the root or in ``group``)."""
 
     format = "hdf5"
@@ -144,13 +151,6 @@ class PlainH5Reader(CameraReader):
             conv = (lambda v: float(v) / 1e6) if self.unit == "us" else float
             self._range = (conv(t0), conv(t1))
 
-    @property
-    def resolution(self) -> tuple[int, int] | None:
-        return self._res
-
-    def time_range(self) -> tuple[float, float]:
-        return self._range
-
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, "p" if self.group is None else f"{self.group}/p")
         with _h5(self.path) as f:
@@ -174,7 +174,7 @@ def h5_groups(path: Path) -> list[str | None]:
         return groups
 
 
-class NpzReader(CameraReader):
+class NpzReader(_ScannedReader):
     """One camera of an ``.npz`` (keys ``x, y, t, p``, or with a ``left_``/``right_`` prefix)."""
 
     format = "npz"
@@ -203,13 +203,6 @@ class NpzReader(CameraReader):
             return np.load(self.path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read as .npz ({exc})", self.path) from None
-
-    @property
-    def resolution(self) -> tuple[int, int] | None:
-        return self._res
-
-    def time_range(self) -> tuple[float, float]:
-        return self._range
 
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, f"'{self.prefix}p'")
