@@ -18,7 +18,10 @@ NIR's strict ``v > th'`` reproduces with ``th' = nextafter(th, -inf)`` in float3
 generic tracers (nirtorch's ``torch_to_nir``, spikingjelly's ``nir_exchange.export_to_nir``)
 cannot map the parts of this network that matter: the non-firing integrator output, nearest
 upsampling (no NIR node exists for it), the additive skips/SEW blocks as converging edges, and
-the >= vs > threshold boundary.
+the >= vs > threshold boundary. A :class:`~depthsnn.models.portable.PortableCore` (the chip-fit
+chain) exports as input -> (conv -> if/lif)* -> conv -> integrator -> output; its graph's output is
+the coarse depth map and ``metadata["host_upsample"]`` names the host step (not in the graph)
+that brings it to full size: :func:`host_output` applies it.
 """
 
 from __future__ import annotations
@@ -167,10 +170,13 @@ def from_model(core: nn.Module, input_hw: tuple[int, int], dt: float = DEFAULT_D
 
     ``input_hw`` must be divisible by ``2**levels`` (use ``DepthNet.padded_size``).
     """
+    from ..models.portable import PortableCore
     from ..models.unet import UNetCore
 
+    if isinstance(core, PortableCore):
+        return _from_portable(core, input_hw, dt)
     if not isinstance(core, UNetCore):
-        raise ConfigError(f"can only export a UNetCore, got {type(core).__name__}")
+        raise ConfigError(f"can only export a UNetCore or PortableCore, got {type(core).__name__}")
     cfg = core.cfg
     if cfg.kind == "ann":
         raise ConfigError("an ANN has no spiking graph: export it to ONNX (format onnx)")
@@ -203,6 +209,32 @@ def from_model(core: nn.Module, input_hw: tuple[int, int], dt: float = DEFAULT_D
     b.add(Node("output", "output", [integ.name]))
     g = NetGraph(b.nodes, dt, {"model_config": dataclasses.asdict(cfg), "input_hw": [h, w]})
     return g.validate()
+
+
+def _from_portable(core: nn.Module, input_hw: tuple[int, int], dt: float) -> NetGraph:
+    from ..models.portable import host_step, padded_size
+
+    cfg = core.cfg
+    h, w = input_hw
+    if padded_size(cfg, h, w) != (h, w):
+        raise ConfigError(f"input size {h}x{w} is not of the form {core.stride}*m+1 (use DepthNet.padded_size)")
+    b = _Builder(dt)
+    x = [b.add(Node("input", "input", [], {}, (cfg.channels, h, w))).name]
+    for i, unit in enumerate(core.layers):
+        x = b.unit(f"layers.{i}", unit, x)
+    x = b.conv("head", core.head, x)
+    integ = b.add(Node("integrator", "integrator", x, {"r": 1.0 / dt}))
+    b.add(Node("output", "output", [integ.name]))
+    meta = {"model_config": dataclasses.asdict(cfg), "input_hw": [h, w], "host_upsample": host_step(cfg, (h, w))}
+    return NetGraph(b.nodes, dt, meta).validate()
+
+
+def host_output(graph: NetGraph, out):
+    """The graph's output [..., h, w] after the host step its metadata names (portable nets:
+    upsampling to the input size, outside the graph); unchanged for graphs without one."""
+    from ..models.portable import apply_host_step
+
+    return apply_host_step(graph.metadata.get("host_upsample"), out)
 
 
 def _scale(up: nn.Module) -> int:

@@ -1,9 +1,14 @@
 """Model configuration (:class:`ModelConfig`) and named presets such as ``snn-tiny``.
 
-A preset name is ``<kind>[-<neuron>]-<size>``: kind ``snn`` | ``hnn`` | ``ann``, optional
-neuron ``if`` | ``lif`` (spiking kinds only; default ``if`` as in StereoSpike), size
+A preset name is ``<kind>[-<neuron>][-portable]-<size>``: kind ``snn`` | ``hnn`` | ``ann``,
+optional neuron ``if`` | ``lif`` (spiking kinds only; default ``if`` as in StereoSpike), size
 ``tiny`` | ``small`` | ``paper``. Examples: ``snn-tiny``, ``snn-lif-paper``, ``hnn-tiny``,
 ``ann-paper``.
+
+``-portable`` (``snn`` only, sizes ``tiny`` | ``small``) selects ``arch = "portable"``, the
+chip-fit family (:mod:`depthsnn.models.portable`): a plain chain of conv + IF layers ending in a
+non-firing integrator that gives a coarse depth map, upsampled on the host. Examples:
+``snn-portable-tiny``, ``snn-portable-small``, ``snn-lif-portable-tiny``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from ..errors import ConfigError
 
 KINDS = ("snn", "hnn", "ann")
 NEURONS = ("if", "lif")
+ARCHS = ("unet", "portable")
+HOST_UPSAMPLE = ("bilinear", "nearest")
 MODALITIES = ("binocular", "monocular")
 MODALITY_CHANNELS = {"binocular": 4, "monocular": 2}
 
@@ -38,6 +45,14 @@ class ModelConfig:
     presets' default, folded into the convolutions at export, so the exported graph has none);
     ``none`` is the spiking kinds' only choice (a folded norm is a bias, i.e. a constant input
     current that fires neurons without events).
+    ``arch``: ``unet`` (the StereoSpike U-Net, :class:`~depthsnn.models.unet.UNetCore`) or
+    ``portable`` (:class:`~depthsnn.models.portable.PortableCore`: ``levels`` stride-2 3x3
+    conv + neuron layers with channels ``base_channels * 2**i``, then ``chain_convs`` stride-1
+    3x3 conv + neuron layers, then a 3x3 conv into the integrator; no upsampling, no skips, so
+    vendor toolchains can map it). The portable net's depth map has stride ``2**levels``;
+    ``host_upsample`` (``bilinear`` | ``nearest``) names how the host brings it to full size:
+    that step is plain torch outside the exported NIR graph and is not run (or costed) on chip.
+    ``chain_convs`` and ``host_upsample`` are for ``portable`` only (``residual_blocks`` must be 0).
     ``init_gain``: hidden conv weights are drawn from N(0, init_gain**2 / fan_in); None
     means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
     per layer instead of falling silent with PyTorch's default init, which stalls
@@ -60,6 +75,9 @@ class ModelConfig:
     bias: bool = False
     norm: str = "none"
     init_gain: float | None = None
+    arch: str = "unet"
+    chain_convs: int = 0
+    host_upsample: str = "bilinear"
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,6 +108,15 @@ class ModelConfig:
             (not self.bias or self.kind == "ann", "bias is only allowed for kind 'ann'"),
             (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
             (self.norm == "none" or self.kind == "ann", "norm=batch is only allowed for kind 'ann'"),
+            (self.arch in ARCHS, f"arch {self.arch!r} unknown (known: {', '.join(ARCHS)})"),
+            (self.arch == "unet" or self.kind == "snn",
+             f"arch 'portable' is spiking everywhere: kind must be 'snn', got {self.kind!r}"),
+            (self.arch == "unet" or self.residual_blocks == 0,
+             f"arch 'portable' has no residual blocks: residual_blocks must be 0, got {self.residual_blocks}"),
+            (self.arch == "portable" or self.chain_convs == 0, "chain_convs is for arch 'portable' only"),
+            (self.chain_convs >= 0, f"chain_convs must be >= 0, got {self.chain_convs}"),
+            (self.host_upsample in HOST_UPSAMPLE,
+             f"host_upsample must be {' or '.join(HOST_UPSAMPLE)}, got {self.host_upsample!r}"),
         ]
         for ok, problem in checks:
             if not ok:
@@ -115,6 +142,8 @@ class ModelConfig:
     @property
     def num_activations(self) -> int:
         """Number of activation layers, in the order HNN counts them (encoder first)."""
+        if self.arch == "portable":
+            return self.levels + self.chain_convs
         return 1 + self.levels + 2 * self.residual_blocks + self.levels
 
 
@@ -127,26 +156,45 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
+# The portable chain (arch = "portable"): output stride 2**levels = 8.
+PORTABLE_SIZES: dict[str, dict[str, int]] = {
+    # 5 conv layers, channels 8-16-32-32 -> 1, ~15 k parameters (binocular).
+    "tiny": {"base_channels": 8, "levels": 3, "chain_convs": 1, "residual_blocks": 0},
+    # 6 conv layers, channels 16-32-64-64-64 -> 1, ~98 k parameters (binocular).
+    "small": {"base_channels": 16, "levels": 3, "chain_convs": 2, "residual_blocks": 0},
+}
+
+
 def preset_names() -> list[str]:
-    """All accepted preset names (``snn-tiny``, ``snn-lif-tiny``, ``ann-paper`` ...)."""
+    """All accepted preset names (``snn-tiny``, ``snn-lif-tiny``, ``snn-portable-tiny`` ...)."""
     names = []
     for kind in KINDS:
         for size in SIZES:
             names.append(f"{kind}-{size}")
             if kind != "ann":
                 names.append(f"{kind}-lif-{size}")
+    for size in PORTABLE_SIZES:
+        names += [f"snn-portable-{size}", f"snn-lif-portable-{size}"]
     return names
 
 
 def preset(name: str, modality: str = "binocular", **overrides: object) -> ModelConfig:
     """The :class:`ModelConfig` of preset ``name`` for ``modality``, with field ``overrides``."""
     parts = name.lower().split("-")
-    ok = len(parts) in (2, 3) and parts[0] in KINDS and parts[-1] in SIZES
+    portable = len(parts) >= 3 and parts[-2] == "portable"
+    if portable:
+        parts.pop(-2)
+    sizes = PORTABLE_SIZES if portable else SIZES
+    ok = len(parts) in (2, 3) and parts[0] in KINDS and parts[-1] in sizes
     if ok and len(parts) == 3:
         ok = parts[1] in NEURONS and parts[0] != "ann"
+    if ok and portable:
+        ok = parts[0] == "snn"
     if not ok:
         raise ConfigError(f"unknown model {name!r} (known: {', '.join(preset_names())})")
-    fields = dict(SIZES[parts[-1]], kind=parts[0], modality=modality)
+    fields = dict(sizes[parts[-1]], kind=parts[0], modality=modality)
+    if portable:
+        fields["arch"] = "portable"
     if parts[0] == "ann":
         fields["norm"] = "batch"  # the ANN's own recipe (BENCHMARKS.md: ANN recipe sweep)
     if len(parts) == 3:

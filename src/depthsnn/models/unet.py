@@ -4,7 +4,8 @@
 with H and W divisible by ``2**levels`` and has no data-dependent control flow.
 ``DepthNet`` adapts the data pipeline's ``[B, T, C, H, W]`` batches: it resets neuron state,
 pads to the next multiple with zeros (no events, hence semantically neutral), runs the core
-and crops back.
+and crops back. For ``arch = "portable"`` the core is :class:`~depthsnn.models.portable.PortableCore`
+and DepthNet adds the host step (not on chip): the coarse map is upsampled to full size, then cropped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from .blocks import ConvUnit, Head, Integrator, SEWBlock, UpConvUnit, make_activation
+from .portable import PortableCore, host_upsample
+from .portable import padded_size as portable_padded_size
 from .presets import ModelConfig, preset, with_overrides
 
 
@@ -105,16 +108,20 @@ class DepthNet(nn.Module):
 
     ``forward(frames)`` takes ``[B, T, C, H, W]`` float frames of any H, W and returns a
     :class:`DepthOutput`. Neuron state is reset at the start of every call, so samples are
-    independent. The exportable network is ``self.core``.
+    independent. The exportable network is ``self.core``; a portable core's coarse output is
+    upsampled here, on the host (``ModelConfig.host_upsample``), outside the exported graph.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.core = UNetCore(cfg)
+        self.core = PortableCore(cfg) if cfg.arch == "portable" else UNetCore(cfg)
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
-        """(H, W) the core sees for an input of (height, width): next multiple of 2**levels."""
+        """(H, W) the core sees for an input of (height, width): next multiple of 2**levels
+        (portable: next ``2**levels * m + 1``, see :mod:`depthsnn.models.portable`)."""
+        if self.cfg.arch == "portable":
+            return portable_padded_size(self.cfg, height, width)
         m = self.cfg.multiple
         return -(-height // m) * m, -(-width // m) * m
 
@@ -132,7 +139,10 @@ class DepthNet(nn.Module):
         ph, pw = self.padded_size(h, w)
         # Zero padding at the bottom/right = pixels without events.
         x = F.pad(frames, (0, pw - w, 0, ph - h)) if (ph, pw) != (h, w) else frames
-        out = self.core(x.transpose(0, 1).contiguous())[..., :h, :w]
+        out = self.core(x.transpose(0, 1).contiguous())
+        if self.cfg.arch == "portable":
+            out = host_upsample(out, (ph, pw), self.cfg.host_upsample)
+        out = out[..., :h, :w]
         heads = tuple(out.unbind(0))
         return DepthOutput(depth=heads[-1], heads=heads)
 
