@@ -139,3 +139,16 @@ def tiny_checkpoints(tiny_synth, tmp_path_factory) -> dict[str, Path]:
                           max_val_samples=1, device="cpu")
         out[model] = train(cfg, progress=False).best_checkpoint
     return out
+
+
+@pytest.fixture(scope="session")
+def portable_checkpoint(tiny_synth, tmp_path_factory) -> Path:
+    """best.pt of snn-portable-tiny trained one short epoch (2 samples) on ``tiny_synth`` with T=1."""
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.train.config import TrainConfig
+    from depthsnn.train.loop import train
+
+    cfg = TrainConfig(model="snn-portable-tiny", data=DataConfig(root=str(tiny_synth), split="synthetic", num_bins=1),
+                      out=str(tmp_path_factory.mktemp("portable")), epochs=1, max_train_samples=2,
+                      max_val_samples=1, device="cpu")
+    return train(cfg, progress=False).best_checkpoint

@@ -9,7 +9,7 @@ from depthsnn.errors import ConfigError
 from depthsnn.export.executor import GraphExecutor
 from depthsnn.export.graph import from_model, host_output
 from depthsnn.models import build_model, count_parameters, preset, preset_names
-from depthsnn.models.portable import padded_size
+from depthsnn.models.portable import host_step_cost, padded_size
 
 
 def test_preset_names_and_fields():
@@ -66,3 +66,28 @@ def test_training_loss_reaches_full_resolution():
     assert out.depth.shape == (2, 20, 27) and len(out.heads) == 1
     out.depth.mean().backward()
     assert model.core.layers[0].conv.weight.grad is not None
+
+
+def test_export_simulate_and_compare_paths(portable_checkpoint, tiny_synth, tmp_path):
+    """The checkpoint goes through export (NIR + both ONNX forms, verified) and the simulator like
+    every preset; the host step is named and costed outside the chip."""
+    import json
+
+    from depthsnn.export.api import export_checkpoint
+    from depthsnn.export.nir_io import read_nir
+    from depthsnn.simulate.pipeline import load_network, open_dataset, simulate_dataset
+
+    man = export_checkpoint(portable_checkpoint, tmp_path / "exp", say=lambda _m: None)
+    nir_file = next(f for f in man["files"] if f["format"] == "nir")
+    assert nir_file["verification"]["spike_mismatches"] == 0
+    assert all(f["max_abs_diff"] == 0.0 for f in man["files"] if f["format"] == "onnx")
+    g = read_nir(tmp_path / "exp" / nir_file["path"])
+    assert g.metadata["host_upsample"]["mode"] == "bilinear"
+    net = load_network(tmp_path / "exp" / nir_file["path"], normalized_depth=False)
+    ds = open_dataset(net, tiny_synth, "synthetic", "test")
+    res = simulate_dataset(net, ds, samples=1, check_dense=True)
+    assert res.spike_mismatches == 0 and res.metrics["mde_cm"] > 0
+    assert json.dumps(res.to_dict())
+    cost = host_step_cost(g.metadata["host_upsample"], g.output.shape[1:])
+    ph, pw = g.input.shape[1:]
+    assert cost["host_macs"] == 4 * ph * pw and cost["in_chip_energy"] is False and "host" in cost["text"]

@@ -196,6 +196,7 @@ def compare(
     """
     from ..hw_profiles import ann_energy, estimate_latency
     from ..hw_profiles.assess import assess_profiles, cached_simulation
+    from ..models.portable import host_step_cost
     from ..simulate.pipeline import open_dataset, sample_indices
 
     say = say or (lambda _msg: None)
@@ -215,6 +216,7 @@ def compare(
             raise ConfigError(f"--ann-profiles: profile {p.name!r} has no MAC energy (e_mac_pj): it cannot run "
                               "a dense ANN")
 
+    host_notes: list[str] = []
     nets = []
     for path in snns:
         net = _load_snn(Path(path))
@@ -267,9 +269,12 @@ def compare(
                                    estimate_latency(a.simulation.counts, a.profile), "estimate",
                                    *_spiking_ops(a.simulation.counts), b.total_mj, b.to_dict(),
                                    bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None))
+        host = host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:])
         models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
                        "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
-                       "profiles": [a.to_dict() for a in assessments]})
+                       "profiles": [a.to_dict() for a in assessments], "host_step": host})
+        if host:
+            host_notes.append(f"{net.name}: the chip outputs a coarse depth map; host step: {host['text']}.")
     ann_on = {r.runtime: r for r in rows if r.kind == "ANN" and r.is_profile}
     same_hardware = []
     for r in rows:
@@ -305,6 +310,7 @@ def compare(
         f"cross-platform = ANN energy on {ref_profile} / row energy: mixes the network with the platform "
         "(> 1: the row uses less energy).",
     ]
+    notes += host_notes
     reference = {"model": model.name, "profile": ref_profile, "energy_mj": ref_mj}
     return Comparison(rows, models, data, reference, notes, same_hardware)
 

@@ -251,6 +251,11 @@ def run_step_model(session, frames: np.ndarray | torch.Tensor, return_spikes: bo
         state = {s: res[f"{s}_next"] for s in state}
         for n in spike_names:
             spikes.setdefault(int(n.removeprefix("spikes_")), []).append(res[n])
+    if out.shape[-2:] != (ph, pw):  # a portable net's coarse map: the host step upsamples it
+        from ..models.portable import host_upsample
+
+        mc = json.loads(session.get_modelmeta().custom_metadata_map.get("depthsnn.model_config", "{}"))
+        out = host_upsample(torch.from_numpy(out), (ph, pw), mc.get("host_upsample", "bilinear")).numpy()
     depth = out[:, 0, :h, :w]
     if return_spikes:
         return depth, {j: np.stack(v) for j, v in spikes.items()}

@@ -20,6 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import ConfigError
 from .executor import GraphExecutor
+from .graph import host_output
 
 WeightTransform = Callable[[str, np.ndarray], np.ndarray]
 
@@ -141,6 +142,7 @@ class UnrolledSnn(nn.Module):
         out = x.new_zeros(())
         for t in range(self.num_bins):
             out, state, _ = self.executor.step(x[:, t], state)
+        out = host_output(self.executor.graph, out)  # portable nets: the host's upsampling (a Resize)
         h, w = self.input_hw
         return out[:, 0, :h, :w]
 

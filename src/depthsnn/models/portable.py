@@ -114,3 +114,19 @@ def apply_host_step(step: dict[str, Any] | None, out):
     t = torch.as_tensor(out)
     return host_upsample(t.double() if t.dtype == torch.float64 else t.float(), step["size"],
                          step["mode"]).numpy().astype(out.dtype, copy=False)
+
+
+def host_step_cost(step: dict[str, Any] | None, coarse_hw: tuple[int, int]) -> dict[str, Any] | None:
+    """Host-side work of ``step`` (a graph's ``metadata["host_upsample"]``) per inference: output
+    pixels and multiply-accumulates (bilinear: 4 weighted taps per output pixel; nearest: copies,
+    0 MACs). It runs on the host processor, so no chip energy row includes it; reports name it."""
+    if not step:
+        return None
+    h, w = step["size"]
+    pixels = int(h) * int(w)
+    macs = 4 * pixels if step["mode"] == "bilinear" else 0
+    return {**step, "from_hw": [int(v) for v in coarse_hw], "output_pixels": pixels, "host_macs": macs,
+            "in_chip_energy": False,
+            "text": f"{step['mode']} upsampling x{step['factor']} ({coarse_hw[0]}x{coarse_hw[1]} -> {h}x{w}), "
+                    f"{macs:.3g} MACs per inference on the host CPU/GPU, outside the NIR graph: "
+                    "not counted in any chip's energy"}

@@ -106,6 +106,7 @@ def _checkpoint_predictor(path: Path, device: str, window_ms: float | None) -> P
 def _graph_predictor(path: Path, engine: str, is_nir: bool, window_ms: float | None,
                      normalized_depth: bool | None) -> Predictor:
     from ..export.executor import GraphExecutor
+    from ..export.graph import host_output
     from ..simulate.engine import EventSimulator
     from ..simulate.pipeline import load_network, pad_frames
 
@@ -131,12 +132,12 @@ def _graph_predictor(path: Path, engine: str, is_nir: bool, window_ms: float | N
 
         def run(frames: torch.Tensor) -> torch.Tensor:
             out = ex(pad_frames(frames, shape)[:, None])  # [T, 1, 1, H', W']
-            return out[-1, 0, 0, :h, :w]
+            return host_output(graph, out[-1, 0])[0, :h, :w]
     else:
         sim = EventSimulator(graph)
 
         def run(frames: torch.Tensor) -> torch.Tensor:
             res = sim.run(pad_frames(frames, shape).numpy())
-            return torch.as_tensor(res.final[0, :h, :w], dtype=torch.float32)
+            return torch.as_tensor(host_output(graph, res.final)[0, :h, :w], dtype=torch.float32)
 
     return Predictor(net.name, path, engine, InputSpec(enc, h, w), to_m, run)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..data.dataset import DataConfig, EventDepthDataset
 from ..data.depth import denormalize_depth
 from ..errors import ConfigError, DataError
-from ..export.graph import DEFAULT_DT, NetGraph, from_model
+from ..export.graph import DEFAULT_DT, NetGraph, from_model, host_output
 from ..metrics import DepthMetrics
 from .counts import SimCounts
 from .engine import EventSimulator
@@ -178,7 +178,7 @@ def simulate_dataset(
         times.append(time.perf_counter() - t0)
         total = res.counts if total is None else total.merge(res.counts)
         h, w = depth.shape
-        pred = torch.as_tensor(res.final[0, :h, :w], dtype=torch.float32)
+        pred = torch.as_tensor(host_output(net.graph, res.final)[0, :h, :w], dtype=torch.float32)
         metrics.update(pred[None], depth[None], mask[None])
         if check_dense:
             # The dense reference with the simulator's rounding (convs summed in float64, rounded

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.graph import NetGraph
+from ..export.graph import NetGraph, host_output
 from .engine import EventSimulator
 from .quantize import QuantConfig
 
@@ -33,6 +33,6 @@ def quantization_effect(graph: NetGraph, cfg: QuantConfig, x_seq: np.ndarray, ta
     if target is not None:
         h, w = target.shape[-2:]
         valid = np.ones(target.shape, bool) if mask is None else np.asarray(mask, bool)
-        mde = [float(np.abs(r.final[0, :h, :w] - target)[valid].mean()) for r in (ref, q)]
+        mde = [float(np.abs(host_output(graph, r.final)[0, :h, :w] - target)[valid].mean()) for r in (ref, q)]
         out.update(mde_float=mde[0], mde_quant=mde[1], mde_change=mde[1] - mde[0])
     return out
