@@ -221,33 +221,15 @@ class EventSimulator:
             if n.op == "output":
                 values[n.name] = inp
                 continue
-            # Stateful node: the arithmetic shared with GraphExecutor (graph.charge / graph.fire).
             c = lc[n.name]
             c.neuron_updates += inp.numel()
             nz = int(torch.count_nonzero(inp))
             c.active_neuron_updates += nz
             c.input_events += nz
-            v = charge(n.op, p, state[n.name], inp, g.dt)
-            quantum = p.get("state_quantum")
-            if quantum is not None:
-                lim = 2 ** (p["state_bits"] - 1) - 1
-                k = torch.clamp(torch.round(v.double() / quantum), -lim, lim)
-                if n.op != "integrator":
-                    # Compare in integer units: v > th  <=>  k > floor(th / quantum).
-                    s = k > np.floor(p["v_threshold"] / quantum)
-                    k = torch.where(s, torch.tensor(round(p["v_reset"] / quantum), dtype=k.dtype), k)
-                v = (k * quantum).to(self.dtype)
-            if n.op == "integrator":
-                values[n.name] = v
-            else:
-                if quantum is None:
-                    sf, v = fire(p, v)
-                else:
-                    sf = s.to(self.dtype)
-                values[n.name] = sf
+            values[n.name], sf, state[n.name] = neuron_step(n.op, p, state[n.name], inp, g.dt, self.dtype)
+            if sf is not None:
                 spikes[n.name] = sf
                 c.spikes += int(sf.sum())
-            state[n.name] = v
         return values[g.output.name], spikes
 
     def _conv(self, plan: _ConvPlan, events_of, c: LayerCounts) -> torch.Tensor:
@@ -271,6 +253,34 @@ class EventSimulator:
         if plan.bias is not None:
             out = out + plan.bias[:, None, None]
         return out.to(self.dtype).contiguous()
+
+
+def neuron_step(op: str, p: dict, v: torch.Tensor, inp: torch.Tensor, dt: float, dtype: torch.dtype
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One step of a stateful node: ``(output value, spikes or None, new potential)``.
+
+    The arithmetic shared with GraphExecutor (graph.charge / graph.fire), plus the fixed-point
+    potential of a ``state_quantum`` node (:mod:`.quantize`). Integrators output their potential
+    and no spikes. Shared by :class:`EventSimulator` and :mod:`.fast`, so both update neurons
+    with the same torch expressions.
+    """
+    v = charge(op, p, v, inp, dt)
+    quantum = p.get("state_quantum")
+    if quantum is not None:
+        lim = 2 ** (p["state_bits"] - 1) - 1
+        k = torch.clamp(torch.round(v.double() / quantum), -lim, lim)
+        if op != "integrator":
+            # Compare in integer units: v > th  <=>  k > floor(th / quantum).
+            s = k > np.floor(p["v_threshold"] / quantum)
+            k = torch.where(s, torch.tensor(round(p["v_reset"] / quantum), dtype=k.dtype), k)
+        v = (k * quantum).to(dtype)
+    if op == "integrator":
+        return v, None, v
+    if quantum is None:
+        sf, v = fire(p, v)
+    else:
+        sf = s.to(dtype)
+    return sf, sf, v
 
 
 @contextlib.contextmanager
