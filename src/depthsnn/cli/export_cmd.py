@@ -13,6 +13,11 @@ ANN: <name>.onnx. akida (chain networks such as snn-portable-tiny; pip install a
 <name>.fbz for BrainChip's AKD1000, compared with the simulator at Akida's precision, with
 Akida's mapping (neural processors, sequences) in the manifest. Every file is verified at export (NIR: spikes identical after the file round
 trip; ONNX: onnxruntime vs torch) and described in manifest.json (hashes, shapes, dt, opset).
+Reader check (NIR): each installed third-party reader (snnTorch, Norse) runs <name>.nir on random
+events and is compared with depthsnn; the table (loads? equal? max difference, spike mismatches,
+why not) goes to the terminal and manifest.json. <name>.snntorch.nir / <name>.norse.nir are
+written only when that reader, with its defaults, reproduces depthsnn's output (chain networks
+such as snn-portable-*; never for networks that upsample). --no-reader-check skips all this.
 """
 
 
@@ -33,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-bins", type=int, help="time steps T per sample (default: the training setting)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime parity check")
+    p.add_argument("--no-reader-check", action="store_true",
+                   help="do not run third-party NIR readers on the file (and write no reader dialect files)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
@@ -60,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--num-bins must be >= 1, got {args.num_bins}")
     export_checkpoint(args.checkpoint, args.out, args.formats, dt=args.dt, input_hw=_hw(args.input_hw),
                       num_bins=args.num_bins, opset=args.opset, verify=not args.no_verify,
+                      reader_check=not args.no_reader_check,
                       say=(lambda *a: None) if args.quiet else print)
     return 0

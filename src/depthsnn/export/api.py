@@ -5,6 +5,14 @@ T steps unrolled; ``<name>.step.onnx``, one step with explicit state); an ANN gi
 file. Format ``akida`` (chain networks, ``snn-portable-*``; needs the ``akida`` package) writes
 ``<name>.fbz`` mapped onto a virtual AKD1000 and records Akida's mapping (:mod:`.akida`). ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
 and the parity figures measured at export, plus the checkpoint's own hash and configuration.
+
+After writing a NIR file, every installed third-party NIR reader (snnTorch, Norse: see
+:mod:`depthsnn.export.readers`) is run on it with a sample of random events and compared with
+depthsnn's own output; the portability table (reader and version, loads?, equal?, largest
+difference, spike mismatches, why not) is printed and stored under ``portability`` in the
+manifest, and a reader dialect ``<name>.<reader>.nir`` is written only when that reader,
+loading it with its defaults, reproduces depthsnn's output. ``reader_check=False`` skips this
+(no dialect files then).
 """
 
 from __future__ import annotations
@@ -81,6 +89,26 @@ def input_options(data) -> dict[str, Any]:
     return {k: getattr(data, k) for k in keys}
 
 
+def check_portability(graph, path: Path, out: Path, name: str, reader_check: bool, say=print) -> tuple[dict, list]:
+    """Run the installed NIR readers on ``path`` and write the dialects that pass (see
+    :mod:`depthsnn.export.readers`): returns the manifest's ``portability`` report and the
+    ``files`` entries of the dialect files written."""
+    from .readers.portability import check_readers, format_table, not_checked
+
+    report = check_readers(graph, path, out, name) if reader_check else not_checked(graph, out, name)
+    say(f"[export] portability of {path.name} (other NIR readers):")
+    say("\n".join(f"  {line}" for line in format_table(report).splitlines()))
+    files = []
+    for d in report["dialects"]:
+        p = out / d["path"]
+        files.append({"format": "nir-dialect", "reader": d["reader"], "reader_version": d["reader_version"],
+                      "path": d["path"], "sha256": sha256(p), "size_bytes": p.stat().st_size, "dt": d["dt"],
+                      "load": d["load"], "readout": d["readout"],
+                      "note": f"for {d['reader']} only (verified there at export); other readers: {path.name}"})
+        say(f"[export] wrote {p}")
+    return report, files
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
@@ -91,6 +119,7 @@ def export_checkpoint(
     num_bins: int | None = None,
     opset: int = 17,
     verify: bool = True,
+    reader_check: bool = True,
     say=print,
 ) -> dict[str, Any]:
     """Export ``checkpoint`` into ``out_dir``; returns the manifest (also written as manifest.json)."""
@@ -111,6 +140,7 @@ def export_checkpoint(
     T = num_bins or cfg.data.num_bins
     name = str(ckpt.get("name") or cfg.model).replace("/", "_")
     files: list[dict[str, Any]] = []
+    portability: dict[str, Any] | None = None
 
     if "nir" in fmts:
         graph = from_model(model.core, model.padded_size(*hw), dt)
@@ -126,6 +156,8 @@ def export_checkpoint(
         if verify:
             files[-1]["verification"] = verify_nir_roundtrip(graph, path, T)
         say(f"[export] wrote {path}")
+        portability, dialect_files = check_portability(graph, path, out, name, reader_check, say)
+        files += dialect_files
     if "onnx" in fmts:
         if kind == "ann":
             infos = [export_ann_onnx(model, out / f"{name}.onnx", hw, T, opset, verify=verify)]
@@ -159,6 +191,7 @@ def export_checkpoint(
         "dt": dt,
         "opset": opset if "onnx" in fmts else None,
         "files": files,
+        "portability": portability,
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, default=str))
     say(f"[export] wrote {out / MANIFEST}")
