@@ -174,3 +174,10 @@ def test_batch_input_is_run_by_the_engine():
     sim = FastSimulator(graph)
     got = sim.run(x)
     assert got.outputs.shape[:2] == (2, 2) and dict(sim.fallbacks) == {"batch input": 1}
+
+
+def test_energy_cli_defaults_match_the_assessment():
+    from depthsnn.cli import energy_cmd
+    from depthsnn.hw_profiles import assess
+
+    assert energy_cmd.SAMPLES == assess.DEFAULT_ENERGY_SAMPLES and energy_cmd.ENGINES == assess.ENGINES

@@ -9,6 +9,13 @@ from pathlib import Path
 from .simulate_cmd import _prepare, add_model_data_args
 
 _EPILOG = """\
+Simulation: --engine fast (default) computes the event-driven simulator's spikes, counts and
+outputs bit for bit with dense integer-exact arithmetic, many times faster (BENCHMARKS.md,
+energy-speed); a sample it cannot
+prove exact (an HNN's analog layers, float weights spanning too many binades) runs event-driven
+and the report says how many did. --engine event runs the event-driven simulator throughout.
+The default --samples 200 covers the whole test subset of the built-in synthetic set.
+
 Profiles: the built-in chips (loihi, loihi2, spinnaker, spinnaker2, truenorth, speck) and
 baselines (gpu_h100, jetson_orin_nano, coral_edgetpu, cpu, gpu = legacy Titan Black,
 asic45nm_fp32, asic45nm_int8, lemaire45nm = 45 nm with memory traffic after Lemaire et al.
@@ -19,16 +26,25 @@ use estimated profile numbers (the JSON says which and why). --results DIR fills
 column of an evaluation's results table (results.md / results.json) with --primary's figure.
 """
 
+# hw_profiles.assess.DEFAULT_ENERGY_SAMPLES and ENGINES, not imported here: registering commands
+# must not load torch (tests/test_fast_path.py checks that they agree).
+SAMPLES = 200
+ENGINES = ("fast", "event")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "energy",
         help="energy per inference and fit of a spiking network on each chip profile",
-        description="Simulate the network event-driven and cost it on neuromorphic chips and baselines.",
+        description="Simulate the network (exact fast path or event-driven) and cost it on neuromorphic "
+                    "chips and baselines.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_data_args(p)
+    add_model_data_args(p, samples=SAMPLES)
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                   help="fast: exact fast path, bit-identical to the event-driven simulator (default); "
+                        "event: the event-driven simulator itself")
     p.add_argument("--profile", dest="profiles", action="append", metavar="NAME|PATH",
                    help="profile to cost (repeatable; default: all built-in)")
     p.add_argument("--latency", default="window", metavar="auto|window|SECONDS",
@@ -64,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     profiles = [get_profile(p) for p in (args.profiles or builtin_profile_names())]
     latency = _latency(args.latency, net)
     assessments = assess_profiles(net, ds, profiles, samples=args.samples, latency_s=latency,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     report = assessment_report(str(args.model), net.name, net.kind, latency, assessments)
     atomic_write_text(args.out / "energy.json", json.dumps(report, indent=2, default=float))
@@ -80,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{a.profile.name:<{width}}  MDE {a.simulation.metrics['mde_cm']:.2f} cm at {a.precision}")
             for line in a.row.fit.lines():
                 print(f"{'':<{width}}  {line}")
-        print(f"\nwrote {args.out / 'energy.json'} and {chart}")
+        sims = {a.precision: a.simulation for a in assessments}
+        n = next(iter(sims.values())).samples
+        print(f"\nFigures rest on {n} sample{'s' * (n != 1)} of the {args.subset} subset ({len(ds)} in it); "
+              "simulation per precision:")
+        for precision, sim in sims.items():
+            print(f"  {precision}: {sim.engine}, {sim.seconds:.1f} s")
+        print(f"wrote {args.out / 'energy.json'} and {chart}")
     return 0
 

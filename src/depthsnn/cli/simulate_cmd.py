@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 
 
-def add_model_data_args(p: argparse.ArgumentParser) -> None:
-    """Arguments shared by ``simulate`` and ``energy``: the model and the data it runs on."""
+def add_model_data_args(p: argparse.ArgumentParser, samples: int = 8) -> None:
+    """Arguments shared by ``simulate`` and ``energy``: the model and the data it runs on
+    (``samples``: the command's default for ``--samples``)."""
     p.add_argument("model", type=Path, help="checkpoint (.pt from depthsnn train) or NIR file (.nir from depthsnn export)")
     p.add_argument("--data", type=Path, help="data folder (default: the one the model was trained on)")
     p.add_argument("--split", help="split preset (default: the training split)")
     p.add_argument("--subset", default="test", choices=["train", "val", "test"], help="subset (default test)")
-    p.add_argument("--samples", type=int, default=8, help="samples to simulate, evenly spaced (default 8)")
+    p.add_argument("--samples", type=int, default=samples,
+                   help=f"samples to simulate, evenly spaced; at most the subset's size (default {samples})")
     p.add_argument("--normalized-depth", action="store_true",
                    help="for a NIR file: the network predicts log-normalised depth (checkpoints know this)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")

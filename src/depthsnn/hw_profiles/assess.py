@@ -1,10 +1,13 @@
 """Energy, fit and accuracy of one spiking network on each chip profile.
 
-For each profile the network is simulated event-driven at the profile's weight precision
-(float when the chip computes in floating point, else symmetric per-layer integer weights of
-``weight_bits``), so both the operation counts that set the energy and the MDE reported come
-from the network the chip would actually run. Simulations are shared between profiles of the
-same precision.
+For each profile the network is simulated at the profile's weight precision (float when the
+chip computes in floating point, else symmetric per-layer integer weights of ``weight_bits``),
+so both the operation counts that set the energy and the MDE reported come from the network the
+chip would actually run. Simulations are shared between profiles of the same precision. The
+default engine is the exact fast path (:mod:`depthsnn.simulate.fast`: the event-driven
+simulator's spikes, counts and outputs bit for bit, from dense integer-exact arithmetic, with
+the event-driven engine for any sample it cannot prove exact), which makes whole test subsets
+affordable; ``engine="event"`` runs the event-driven reference itself.
 """
 
 from __future__ import annotations
@@ -40,12 +43,20 @@ class ProfileAssessment:
         return {
             "profile": self.profile.name,
             "precision": self.precision,
+            "samples": self.simulation.samples,
             "mde_cm": self.simulation.metrics.get("mde_cm"),
             "metrics": self.simulation.metrics,
             "energy": self.row.breakdown.to_dict(),
             "fit": self.row.fit.to_dict() if self.row.fit is not None else None,
             "fit_lines": self.row.fit.lines() if self.row.fit is not None else [],
         }
+
+
+# Samples the energy stage simulates by default (capped at the subset's size): the fast path
+# costs ~0.2-0.5 s per sample and precision on one core against 2-20 s event-driven, so 200
+# samples at the four built-in precisions take a few minutes (benchmarks/energy_speed.py).
+DEFAULT_ENERGY_SAMPLES = 200
+ENGINES = ("fast", "event")
 
 
 def weight_bits_for(profile: HardwareProfile) -> int | None:
@@ -55,7 +66,8 @@ def weight_bits_for(profile: HardwareProfile) -> int | None:
     return int(profile.weight_bits)
 
 
-# Event-driven simulations of one network on one dataset, by (weight bits or None, samples).
+# Simulations of one network on one dataset, by (weight bits or None, samples). The engine is not
+# part of the key: the fast path's results equal the event-driven engine's bit for bit.
 SimulationCache = dict[tuple[int | None, int | None], DatasetSimulation]
 
 
@@ -66,14 +78,15 @@ def cached_simulation(
     bits: int | None,
     samples: int | None,
     progress: bool | str = False,
+    engine: str = "fast",
 ) -> DatasetSimulation:
     """``cache[(bits, samples)]``, simulated first (float32 state, ``bits``-bit integer weights or
-    float32 weights for None) when the cache does not hold it yet."""
+    float32 weights for None; ``engine`` ``"fast"`` or ``"event"``) when the cache does not hold it yet."""
     key = (bits, samples)
     if key not in cache:
         quant = None if bits is None else QuantConfig(weight_bits=bits)
         cache[key] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
-                                      progress=progress)
+                                      progress=progress, engine=engine)
     return cache[key]
 
 
@@ -82,22 +95,29 @@ def assess_profiles(
     dataset,
     profiles: Sequence[HardwareProfile],
     *,
-    samples: int | None = 8,
+    samples: int | None = DEFAULT_ENERGY_SAMPLES,
     latency_s: float | None = None,
     progress: bool = False,
     simulations: SimulationCache | None = None,
+    engine: str = "fast",
 ) -> list[ProfileAssessment]:
     """Simulate ``net`` once per distinct precision and cost it on every profile.
 
     ``simulations``: a dict shared between calls on the *same* network and dataset (keyed by
     weight bits and sample count), so a later call reuses the simulations of an earlier one.
+    ``engine``: ``"fast"`` (exact fast path, default) or ``"event"`` (event-driven reference).
     """
+    if engine not in ENGINES:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"simulation engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     sims: SimulationCache = {} if simulations is None else simulations
     out = []
     for p in profiles:
         bits = weight_bits_for(p)
         label = "simulate float32" if bits is None else f"simulate int{bits}"
-        sim = cached_simulation(sims, net, dataset, bits, samples, progress=label if progress else False)
+        sim = cached_simulation(sims, net, dataset, bits, samples, progress=label if progress else False,
+                                engine=engine)
         counts = sim.counts
         counts.metadata.setdefault("weights_are_float", bits is None)
         counts.metadata["weight_bits"] = 32 if bits is None else bits
@@ -115,7 +135,8 @@ def assessment_report(model: str, name: str, kind: str, latency_s: float | None,
         "model": model, "name": name, "kind": kind, "latency_s": latency_s,
         "samples": assessments[0].simulation.samples if assessments else 0,
         "profiles": [a.to_dict() for a in assessments],
-        "simulations": {k: {"metrics": v.metrics, "seconds": v.seconds, "counts": v.counts.to_dict()}
+        "simulations": {k: {"samples": v.samples, "engine": v.engine, "fallback_samples": v.fallback_samples,
+                            "metrics": v.metrics, "seconds": v.seconds, "counts": v.counts.to_dict()}
                         for k, v in sims.items()},
     }
 
@@ -142,5 +163,6 @@ def fill_results_energy(results_dir: Path, net: Network, assessments: Sequence[P
         raise DataError(f"results table has no row for model {net.name!r}", path)
     for r in hit:
         r.energy_mj = match[0].row.breakdown.total_mj
-        r.note = ((r.note + "; ") if r.note else "") + f"energy on {primary} ({match[0].precision})"
+        r.note = ((r.note + "; ") if r.note else "") + \
+            f"energy on {primary} ({match[0].precision}, {match[0].simulation.samples} samples)"
     write_results(results_dir, rows)

@@ -114,10 +114,13 @@ class DatasetSimulation:
     spikes_compared: int | None = None
     max_rel_diff: float | None = None
     per_sample_seconds: list[float] = field(default_factory=list)
+    engine: str = "event"  # "event", or the fast path's account (see simulate.fast.FastSimulator.engine)
+    fallback_samples: int = 0  # samples the fast path handed to the event-driven engine
 
     def to_dict(self) -> dict:
         return {
             "samples": self.samples, "seconds": self.seconds, "dtype": self.dtype, "weight_bits": self.weight_bits,
+            "engine": self.engine, "fallback_samples": self.fallback_samples,
             "metrics": self.metrics, "spike_mismatches": self.spike_mismatches,
             "spikes_compared": self.spikes_compared, "max_rel_diff": self.max_rel_diff,
             "counts": self.counts.to_dict(),
@@ -156,10 +159,23 @@ def simulate_dataset(
     quantization: QuantConfig | None = None,
     check_dense: bool = False,
     progress: bool | str = False,
+    engine: str = "event",
 ) -> DatasetSimulation:
-    """Simulate up to ``samples`` items of ``dataset`` (evenly spaced) event-driven."""
+    """Simulate up to ``samples`` items of ``dataset`` (evenly spaced) event-driven.
+
+    ``engine``: ``"event"`` (:class:`EventSimulator`) or ``"fast"``
+    (:class:`~.fast.FastSimulator`: the same spikes, counts and outputs bit for bit from dense
+    integer-exact arithmetic, handing any sample it cannot prove exact to the event engine).
+    """
     idx = sample_indices(len(dataset), samples)
-    sim = EventSimulator(net.graph, dtype, quantization)
+    if engine == "fast":
+        from .fast import FastSimulator
+
+        sim = FastSimulator(net.graph, dtype, quantization, threads=None)
+    elif engine == "event":
+        sim = EventSimulator(net.graph, dtype, quantization)
+    else:
+        raise ConfigError(f"simulation engine must be 'event' or 'fast', got {engine!r}")
     metrics = DepthMetrics(to_metres=net.to_metres)
     total: SimCounts | None = None
     mismatches = compared = 0
@@ -197,4 +213,6 @@ def simulate_dataset(
         dtype=np.dtype(dtype).name, weight_bits=None if quantization is None else quantization.weight_bits,
         spike_mismatches=mismatches if check_dense else None, spikes_compared=compared if check_dense else None,
         max_rel_diff=max_rel if check_dense else None, per_sample_seconds=times,
+        engine=sim.engine if engine == "fast" else "event",
+        fallback_samples=sum(sim.fallbacks.values()) if engine == "fast" else 0,
     )
