@@ -122,7 +122,7 @@ def export_model(cfg: DemoConfig, model: str, run_dir: Path, say=print) -> Path:
 
 def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=print,
                  simulations: dict | None = None) -> tuple[Path, str]:
-    """Simulate a spiking run event-driven, cost it on every chip profile, fill the results table.
+    """Simulate a spiking run (exact fast path), cost it on every chip profile, fill the results table.
 
     ``simulations`` (a :data:`~depthsnn.hw_profiles.assess.SimulationCache`) receives the
     simulations so that the compare stage reuses them."""
@@ -137,7 +137,8 @@ def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=
     net = load_network(run_dir / "best.pt")
     ds = open_dataset(net, None, None, "test")
     latency = (net.data.window_ms if net.data else 50.0) / 1000.0  # real-time: one input window
-    say(f"[energy] {model}: event-driven simulation of {min(cfg.energy_samples, len(ds))} test samples per precision")
+    say(f"[energy] {model}: simulation of {min(cfg.energy_samples, len(ds))} test samples per precision "
+        "(exact fast path, bit-identical to the event-driven simulator)")
     res = assess_profiles(net, ds, [get_profile(p) for p in builtin_profile_names()], samples=cfg.energy_samples,
                           latency_s=latency, progress=cfg.progress, simulations=simulations)
     out.mkdir(parents=True, exist_ok=True)
