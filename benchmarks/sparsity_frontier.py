@@ -28,7 +28,7 @@ from _runs import Run, add_run_arguments, train_all
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
 
-PENALTIES = (0.0, 0.5, 2.0, 8.0)
+PENALTIES = (0.0, 0.5, 4.0)
 # Event-driven profiles (energy depends on spikes), and the memory-aware 45 nm model.
 PROFILES = ("lemaire45nm", "loihi", "loihi2", "spinnaker2", "truenorth", "speck")
 MAX_RATE = 0.10  # firing at or below 10 %
