@@ -121,7 +121,7 @@ def assess_profiles(
         counts = sim.counts
         counts.metadata.setdefault("weights_are_float", bits is None)
         counts.metadata["weight_bits"] = 32 if bits is None else bits
-        row = EnergyRow(energy_per_inference(counts, p, latency_s), check_fit(counts, p, net.node_ops))
+        row = EnergyRow(energy_per_inference(counts, p, latency_s), check_fit(counts, p, net.node_ops, net.graph))
         out.append(ProfileAssessment(p, row, sim))
     return out
 

@@ -79,11 +79,15 @@ def _synapses_per_core(profile: HardwareProfile) -> int | None:
     return None
 
 
-def check_fit(counts: SimCounts, profile: HardwareProfile, node_ops: set[str] | None = None) -> FitReport:
+def check_fit(counts: SimCounts, profile: HardwareProfile, node_ops: set[str] | None = None,
+              graph=None) -> FitReport:
     """Check whether the network described by ``counts`` maps onto ``profile``.
 
     ``node_ops``: the graph's node operations (defaults to the ops in ``counts``). The model's
     weight precision is read from ``counts.metadata["weight_bits"]`` (default 32, float).
+    ``graph`` (the :class:`~depthsnn.export.graph.NetGraph`): with it, a profile's ``[structure]``
+    rules (its toolchain's topology, readout, sizes, per-core memories) are checked too
+    (:func:`~depthsnn.hw_profiles.structure.structure_findings`).
     """
     rep = FitReport(profile.name)
 
@@ -114,6 +118,10 @@ def check_fit(counts: SimCounts, profile: HardwareProfile, node_ops: set[str] | 
                 f"(supported: {', '.join(sorted(profile.node_types))})")
     if ops <= profile.node_types:
         add("ok", "node types", f"all node types supported ({', '.join(sorted(ops))})")
+    if graph is not None:
+        from .structure import structure_findings
+
+        rep.findings.extend(structure_findings(graph, profile))
 
     # Graded (non-spike) inputs.
     graded = [layer for layer in conv_layers if layer.macs > 0]

@@ -3,7 +3,9 @@
 A profile file has four top-level strings (``name``, ``description``, ``kind``, optional
 ``notes``) and the sections ``[model]``, ``[energy]``, ``[capacity]``, ``[timing]`` and the
 optional ``[memory]`` (per-access SRAM energies by memory size; with it the energy model prices
-weight, input/output and membrane-potential traffic, see :mod:`.memory`). Every
+weight, input/output and membrane-potential traffic, see :mod:`.memory`) and ``[structure]``
+(what the chip's toolchain accepts: topology, readout, kernel/channel/size limits, per-core
+memories; checked by :mod:`.structure` when the fit check is given the graph). Every
 field in a section is a small table giving the value *and where it comes from*::
 
     [energy]
@@ -40,6 +42,8 @@ EXECUTION = ("event", "dense")
 NEURON_UPDATE_MODES = ("active", "all")
 GRADED_INPUT = ("mac", "spike_count", "unsupported")
 MEMORY_DATAFLOWS = ("lemaire",)
+TOPOLOGIES = ("chain", "merge")
+READOUTS = ("spikes", "potential")
 
 # Unit suffixes recognised in field names, to turn "unknown field e_syn_op_nj" into a unit hint.
 _UNIT_SUFFIXES = ("fj", "pj", "nj", "uj", "mj", "j", "uw", "mw", "w", "kw", "ns", "us", "ms", "s",
@@ -50,7 +54,7 @@ _UNIT_SUFFIXES = ("fj", "pj", "nj", "uj", "mj", "j", "uw", "mw", "w", "kw", "ns"
 class FieldSpec:
     """What one profile field must look like."""
 
-    kind: str  # "float" | "int" | "bool" | "enum" | "enum_list" | "str_list"
+    kind: str  # "float" | "int" | "bool" | "enum" | "enum_list" | "str_list" | "int_list" | "str"
     required: bool
     doc: str
     min: float | None = None
@@ -112,6 +116,24 @@ _SPEC: dict[str, dict[str, FieldSpec]] = {
         "spike_fifo_words": FieldSpec("int", False, "capacity of each layer's spike FIFO, words", min=0,
                                       exclusive_min=True),
     },
+    "structure": {
+        "toolchain": FieldSpec("str", False, "the toolchain whose rules these are, with its version"),
+        "topology": FieldSpec("enum", False, "chain (one input, one consumer per node) or merge (additive merges "
+                              "of layer outputs allowed, skips/SEW blocks)", choices=TOPOLOGIES),
+        "max_destinations": FieldSpec("int", False, "layers one layer may send its output to", min=0,
+                                      exclusive_min=True),
+        "readout": FieldSpec("enum", False, "what the last layer outputs: spikes, or a non-firing potential",
+                             choices=READOUTS),
+        "max_kernel": FieldSpec("int", False, "largest conv kernel side", min=0, exclusive_min=True),
+        "max_channels": FieldSpec("int", False, "largest channel count of a layer", min=0, exclusive_min=True),
+        "max_input_hw": FieldSpec("int", False, "largest input height/width, pixels", min=0, exclusive_min=True),
+        "max_output_hw": FieldSpec("int", False, "largest height/width of a layer's output feature map, pixels",
+                                   min=0, exclusive_min=True),
+        "ops": FieldSpec("enum_list", False, "node operations the toolchain converts into layers",
+                         choices=NODE_TYPES),
+        "core_weight_memory": FieldSpec("int_list", False, "weight (kernel) memory per core, entries"),
+        "core_neuron_memory": FieldSpec("int_list", False, "neuron state memory per core, entries"),
+    },
 }
 _TOP_LEVEL = {"name", "description", "kind", "notes", *_SPEC}
 _META_KEYS = {"value", "source", "estimate", "reasoning"}
@@ -170,9 +192,25 @@ class HardwareProfile:
     e_sram_32kib_pj: float | None = None
     e_sram_1mib_pj: float | None = None
     spike_fifo_words: int | None = None
+    toolchain: str | None = None
+    topology: str | None = None
+    max_destinations: int | None = None
+    readout: str | None = None
+    max_kernel: int | None = None
+    max_channels: int | None = None
+    max_input_hw: int | None = None
+    max_output_hw: int | None = None
+    ops: frozenset[str] | None = None
+    core_weight_memory: tuple[int, ...] | None = None
+    core_neuron_memory: tuple[int, ...] | None = None
     notes: str = ""
     provenance: dict[str, Provenance] = field(default_factory=dict, compare=False)
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def has_structure(self) -> bool:
+        """True when the profile states its toolchain's structural rules (a ``[structure]`` section)."""
+        return any(getattr(self, k) is not None for k in _SPEC["structure"])
 
     @property
     def models_memory(self) -> bool:
@@ -227,6 +265,15 @@ def _check_value(section: str, key: str, spec: FieldSpec, value: Any, path: Path
         if value not in spec.choices:
             raise ConfigError(f"{where}: must be one of {', '.join(spec.choices)}, got {value!r}", path)
         return value
+    if spec.kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: value must be a non-empty string, got {value!r}", path)
+        return value
+    if spec.kind == "int_list":
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            raise ConfigError(f"{where}: value must be a list of positive whole numbers, got {value!r}", path)
+        return tuple(value)
     # list kinds
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: value must be a list of strings, got {value!r}", path)
@@ -312,6 +359,10 @@ def parse_profile(data: dict[str, Any], path: str | Path) -> HardwareProfile:
             if key not in values:
                 raise ConfigError(f"memory.{key}: missing ({_SPEC['memory'][key].doc}); a [memory] section "
                                   "needs all of its fields", path)
+    mems = [values.get(k) for k in ("core_weight_memory", "core_neuron_memory")]
+    if all(m is not None for m in mems) and len(mems[0]) != len(mems[1]):
+        raise ConfigError(f"structure.core_neuron_memory: {len(mems[1])} cores, but core_weight_memory lists "
+                          f"{len(mems[0])}", path)
     if "e_hop_pj" in values and "hops_per_spike" not in values:
         raise ConfigError("energy.hops_per_spike: missing, but energy.e_hop_pj is given", path)
     return HardwareProfile(name=data["name"], description=data["description"], kind=data["kind"],
