@@ -109,3 +109,21 @@ def test_predict_memory(out_md):
     assert abs(r["windows"] - r["duration_s"] / 0.05) <= 1 and r["events"] > 0
     assert math.isfinite(r["maxrss_mib"]) and r["maxrss_mib"] > 10
     assert len(table_rows(section(out_md, "predict-memory"))) == 1
+
+
+def test_energy_speed(out_md, tiny_checkpoints):
+    """Both engines side by side (bit-identical) and a whole depthsnn energy run, on the tiny SNN."""
+    import energy_speed
+
+    threads = torch.get_num_threads()
+    res = energy_speed.main(["--checkpoint", str(tiny_checkpoints["snn-tiny"]), "--subset", "test", "--samples", "3",
+                             "--compare-samples", "1", "--threads", "1"])
+    assert torch.get_num_threads() == threads
+    rows = res["side_by_side"]
+    assert [r["precision"] for r in rows] == ["float32", "int8", "int9", "int16"]
+    assert all(r["identical"] and r["event_s"] > 0 and r["fast_s"] > 0 and math.isfinite(r["speedup"]) for r in rows)
+    assert all(r["engine"] == "fast" for r in rows)
+    whole = res["energy"]
+    assert whole["profiles"] > 10 and whole["precisions"] == 4 and whole["wall_s"] > 0 and whole["samples"] >= 1
+    text = section(out_md, "energy-speed")
+    assert len(table_rows(text)) == 5 and "depthsnn energy" in text and "NO" not in text
