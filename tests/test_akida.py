@@ -87,6 +87,7 @@ def test_export_writes_fbz_with_mapping(portable_checkpoint, tmp_path):
     m = entry["mapping"]
     assert m["device"] == "AKD1000" and m["all_on_hardware"] and 0 < m["nps_used"] <= m["nps_available"]
     assert set(m["layers"]) == {"layers.0.conv", "layers.1.conv", "layers.2.conv", "layers.3.conv", "head"}
+    assert entry["structure_verdicts"]["akida"]["accepted"]  # our fit verdict beside Akida's mapping
     # The saved file is the model: reloaded, it computes what the in-memory conversion computes.
     loaded = akida.Model(str(tmp_path / entry["path"]))
     h, w, c = entry["input_shape"]

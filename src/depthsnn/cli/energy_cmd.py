@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
                                   progress=not args.quiet, engine=args.engine)
     args.out.mkdir(parents=True, exist_ok=True)
     report = assessment_report(str(args.model), net.name, net.kind, latency, assessments)
+    from ..models.portable import host_step_cost
+
+    host = host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:])
+    if host:  # portable nets: the chip outputs a coarse map; the host upsamples it
+        report["host_step"] = host
     atomic_write_text(args.out / "energy.json", json.dumps(report, indent=2, default=float))
     chart = energy_bar_chart([a.row for a in assessments], args.out / "energy.png",
                              title=f"Energy per inference: {net.name}")
@@ -102,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
               "simulation per precision:")
         for precision, sim in sims.items():
             print(f"  {precision}: {sim.engine}, {sim.seconds:.1f} s")
+        if host:
+            print(f"host step (not on any chip, in no energy above): {host['text']}")
         print(f"wrote {args.out / 'energy.json'} and {chart}")
     return 0
 

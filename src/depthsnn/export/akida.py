@@ -253,8 +253,9 @@ def random_counts(shape: tuple[int, ...], input_bits: int, samples: int, seed: i
 def export_akida(graph: NetGraph, path, num_bins: int, *, verify: bool = True, device: str = "AKD1000",
                  samples: int = 2, seed: int = 0) -> dict[str, Any]:
     """Write the Akida model of ``graph`` to ``path`` (``.fbz``, Akida's own format, mapped onto
-    ``device``) and return its manifest entry: file hash, quantisation, Akida's mapping and, with
-    ``verify``, the comparison with our simulator on random event counts (DataError if they differ)."""
+    ``device``) and return its manifest entry: file hash, quantisation, Akida's mapping beside our
+    per-toolchain structure verdicts and, with ``verify``, the comparison with our simulator on
+    random event counts (DataError if they differ)."""
     import hashlib
     from pathlib import Path
 
@@ -271,6 +272,9 @@ def export_akida(graph: NetGraph, path, num_bins: int, *, verify: bool = True, d
             raise DataError(f"Akida differs from the simulator at Akida's precision: {comparison['spike_mismatches']} "
                             f"spikes, output diff {comparison['output_max_abs_diff']:g}", path)
     mapping = mapping_report(am, device)
+    from ..hw_profiles.structure import toolchain_verdicts
+
+    verdicts = {t: v.to_dict() for t, v in toolchain_verdicts(graph).items()}
     with atomic_path(path) as tmp:
         am.model.save(str(tmp))
     c, h, w = graph.input.shape
@@ -280,6 +284,7 @@ def export_akida(graph: NetGraph, path, num_bins: int, *, verify: bool = True, d
             "weight_scales": am.scales, "thresholds": am.thresholds, "out_scale": am.out_scale,
             "output_shape": [int(v) for v in graph.output.shape[1:]] + [1],
             "host_step": graph.metadata.get("host_upsample"), "mapping": mapping, "verification": comparison,
+            "structure_verdicts": verdicts,
             "equal_to_nir_graph": num_bins == 1,
             "note": ("input: integer event counts (H, W, C), one frame; output: integer potential x out_scale = "
                      "the coarse depth map. Akida layers are stateless: equal to the NIR graph (quantised to "
