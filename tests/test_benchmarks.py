@@ -111,6 +111,27 @@ def test_predict_memory(out_md):
     assert len(table_rows(section(out_md, "predict-memory"))) == 1
 
 
+def test_chip_anchors(out_md):
+    """Published chip measurements beside our estimates: a number (with a finite ratio) where a
+    workload is built, an explicit 'no estimate' row where none can be."""
+    import chip_anchors
+
+    threads = torch.get_num_threads()
+    rows = chip_anchors.main(["--quick"])
+    assert torch.get_num_threads() == threads
+    built = [r for r in rows if r["estimate"] is not None]
+    assert [r["anchor"].split(",")[0] for r in built] == ["Loihi KWS", "Loihi KWS", "Speck DVS gesture",
+                                                          "Speck DVS gesture"]
+    for r in built:
+        lo, mid, hi = r["estimate"]
+        assert 0 < lo <= hi and all(math.isfinite(x) and x > 0 for x in r["ratio"] if x is not None)
+        assert mid is None or lo <= mid <= hi
+    assert all(r["why"] for r in rows if r["estimate"] is None) and len(rows) == len(built) + 2
+    text = section(out_md, "chip-anchors")
+    assert "Smoke run" in text and len(table_rows(text)) == 6
+    assert sum("no estimate" in row for row in table_rows(text)) == 2
+
+
 def test_energy_speed(out_md, tiny_checkpoints):
     """Both engines side by side (bit-identical) and a whole depthsnn energy run, on the tiny SNN."""
     import energy_speed
