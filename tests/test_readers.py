@@ -299,3 +299,32 @@ def test_export_of_trained_unet_reports_and_stays_quick(tiny_checkpoints, tmp_pa
     _assert_main_rows_truthful(man["portability"], graph, tmp_path / "b" / f"{man['checkpoint']['name']}.nir",
                                _events(graph.input.shape, steps=3))
     assert (t2 - t1) - (t1 - t0) < 20.0, f"reader check took {(t2 - t1) - (t1 - t0):.1f} s"
+
+
+@needs_both
+def test_known_limits_match_what_the_readers_do(tmp_path):
+    """The reader facts the table states (module docstrings, ``known_limits``), checked on the
+    readers: without the integrator, snnTorch still refuses the IF (r = 1/dt) and Norse runs
+    conv -> IF exactly; a graph with the integrator loses it in Norse."""
+    graph = _if_chain()
+    path = write_nir(tmp_path / "net.nir", graph)
+    report = check_readers(graph, path, tmp_path, "net", dialects=False)
+    assert "no mapping for NIR I" in _row(report, "snntorch", "main")["known_limits"][0]
+    assert any("asserts r == 1" in k for k in _row(report, "snntorch", "main")["known_limits"])
+    assert _row(report, "norse", "main")["known_limits"] == [
+        "drops NIR I (no mapping): its output is the integrator's per-step input"]
+    # The same chain without the integrator: the output is the head conv's per-step value.
+    nodes = [n for n in graph.copy().nodes if n.op != "integrator"]
+    nodes[-1].inputs = ["head"]
+    spiking = NetGraph(nodes, graph.dt).validate()
+    spath = write_nir(tmp_path / "spiking.nir", spiking)
+    with pytest.raises(AssertionError, match="r != 1 not supported"):
+        _run_reader("snntorch", spath, _events(spiking.input.shape))
+    x = _events(spiking.input.shape)
+    ours, our_spikes = GraphExecutor(spiking).run(x)
+    theirs, spikes = _run_reader("norse", spath, x, neurons=list(our_spikes))
+    assert torch.equal(theirs, ours) and all(torch.equal(spikes[k], s) for k, s in our_spikes.items())
+    # With the integrator, Norse's output is exactly the integrator's per-step input (the head conv).
+    theirs, _ = _run_reader("norse", path, x)
+    assert torch.equal(theirs, ours)
+    assert (tmp_path / "net.nir").is_file() and not list(tmp_path.glob("net.*.nir"))

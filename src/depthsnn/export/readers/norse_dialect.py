@@ -63,9 +63,9 @@ def _name(name: str) -> str:  # nirtorch.load's sanitize_name
 
 
 def load(path) -> torch.nn.Module:
-    import norse.torch
+    with quiet():  # norse logs a warning per node with r != 1; torch warns on its import
+        import norse.torch
 
-    with quiet():
         return norse.torch.from_nir(nir.read(path))
 
 

@@ -64,9 +64,9 @@ READOUT = "membrane of node {node!r}: getattr(module, {attr!r}).mem after each s
 
 
 def load(path) -> torch.nn.Module:
-    from snntorch.import_nir import import_from_nir
+    with quiet():  # snnTorch prints while importing; torch warns on its import
+        from snntorch.import_nir import import_from_nir
 
-    with quiet():
         return import_from_nir(nir.read(path))
 
 
