@@ -328,3 +328,34 @@ def test_known_limits_match_what_the_readers_do(tmp_path):
     theirs, _ = _run_reader("norse", path, x)
     assert torch.equal(theirs, ours)
     assert (tmp_path / "net.nir").is_file() and not list(tmp_path.glob("net.*.nir"))
+
+
+def test_monitor_never_calls_nan_or_a_shorter_run_equal():
+    """A reader output with nan, a wrong shape, or fewer steps than the sample is never "equal"."""
+    from depthsnn.export.readers.common import ReaderRun, StopRun
+    from depthsnn.export.readers.portability import _Monitor, _Reference
+
+    graph = _if_chain()
+    x = _events(graph.input.shape, steps=3)
+    ref = _Reference(graph, x)
+    ours, _ = GraphExecutor(graph).run(x)
+
+    def feed(outs, stop_early=True):
+        mon = _Monitor(ref, stop_early)
+        try:
+            for o in outs:
+                mon.output(o)
+        except StopRun:
+            pass
+        return mon.result(ReaderRun(torch.empty(0)), 2)
+
+    assert feed(list(ours))["equal"] is True
+    nan = ours.clone()
+    nan[1, 0, 0, 0, 0] = float("nan")
+    res = feed(list(nan))
+    assert res["equal"] is False and res["max_abs_diff"] == "non-finite" and res["first_difference"].startswith("step 2")
+    json.dumps(res, allow_nan=False)
+    assert feed(list(ours[:2]))["equal"] is False  # stopped before the last step
+    assert feed([o[..., :-1] for o in ours])["equal"] is False  # wrong shape
+    near = ours + 1e-7 * (1 + ours.abs())
+    assert feed(list(near))["equal"] is True and feed(list(ours + 1e-3))["equal"] is False

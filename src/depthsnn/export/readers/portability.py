@@ -29,6 +29,7 @@ when the output differs beyond float rounding.
 from __future__ import annotations
 
 import importlib
+import math
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -164,7 +165,9 @@ class _Monitor:
     def result(self, run: ReaderRun, n_neurons: int) -> dict[str, Any]:
         steps = int(self.ref.x.shape[0])
         return {"equal": self.first is None and self.t == steps, "steps_compared": f"{self.t}/{steps}",
-                "stopped_early": run.stopped, "first_difference": self.first, "max_abs_diff": self.max_diff,
+                "stopped_early": run.stopped, "first_difference": self.first,
+                # JSON has no inf/nan: a non-finite difference (the reader gave inf or nan) is named
+                "max_abs_diff": self.max_diff if self.max_diff is None or math.isfinite(self.max_diff) else "non-finite",
                 "spike_mismatches": self.mismatches if self.layers else None,
                 "layers_observed": f"{len(self.layers)}/{n_neurons}"}
 
