@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from depthsnn.errors import ConfigError
 from depthsnn.export.graph import NetGraph, Node, float32_below, from_model
 from depthsnn.hw_profiles import builtin_profile_names, get_profile
 from depthsnn.hw_profiles.assess import weight_bits_for
@@ -181,3 +182,23 @@ def test_energy_cli_defaults_match_the_assessment():
     from depthsnn.hw_profiles import assess
 
     assert energy_cmd.SAMPLES == assess.DEFAULT_ENERGY_SAMPLES and energy_cmd.ENGINES == assess.ENGINES
+
+
+def test_energy_stage_fast_parallel_equals_event_sequential(tiny_checkpoints):
+    """assess_profiles: fast path in 2 worker processes == event-driven engine in this one."""
+    from depthsnn.hw_profiles.assess import assess_profiles
+    from depthsnn.simulate.pipeline import load_network, open_dataset
+
+    net = load_network(tiny_checkpoints["snn-tiny"])
+    ds = open_dataset(net, None, None, "test")
+    profiles = [get_profile("cpu"), get_profile("loihi"), get_profile("spinnaker")]  # float32, int8, int16
+    fast = assess_profiles(net, ds, profiles, samples=2, engine="fast", jobs=2)
+    event = assess_profiles(net, ds, profiles, samples=2, engine="event", jobs=1)
+    for a, b in zip(fast, event, strict=True):
+        assert a.simulation.engine == "fast" and b.simulation.engine == "event"
+        assert a.simulation.counts.to_dict() == b.simulation.counts.to_dict()
+        assert a.simulation.metrics == b.simulation.metrics
+        assert a.row.breakdown.to_dict() == b.row.breakdown.to_dict()
+    assert {a.precision for a in fast} == {"float32", "int8 weights", "int16 weights"}
+    with pytest.raises(ConfigError, match="engine"):
+        assess_profiles(net, ds, profiles, samples=1, engine="dense")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from .simulate_cmd import _prepare, add_model_data_args
@@ -45,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                    help="fast: exact fast path, bit-identical to the event-driven simulator (default); "
                         "event: the event-driven simulator itself")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="precisions simulated at once, one single-threaded process each (default: CPU cores)")
     p.add_argument("--profile", dest="profiles", action="append", metavar="NAME|PATH",
                    help="profile to cost (repeatable; default: all built-in)")
     p.add_argument("--latency", default="window", metavar="auto|window|SECONDS",
@@ -73,14 +76,21 @@ def _latency(text: str, net) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
+    from ..errors import ConfigError
     from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
     from ..hw_profiles.assess import assess_profiles, assessment_report, fill_results_energy
 
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     net, ds = _prepare(args)
     profiles = [get_profile(p) for p in (args.profiles or builtin_profile_names())]
     latency = _latency(args.latency, net)
+    jobs = args.jobs or os.cpu_count() or 1
+    if not args.quiet:
+        print(f"simulating {min(args.samples, len(ds))} samples of the {args.subset} subset per weight precision "
+              f"({args.engine} engine, up to {jobs} precisions at once)", flush=True)
     assessments = assess_profiles(net, ds, profiles, samples=args.samples, latency_s=latency,
-                                  progress=not args.quiet, engine=args.engine)
+                                  progress=not args.quiet, engine=args.engine, jobs=jobs)
     args.out.mkdir(parents=True, exist_ok=True)
     report = assessment_report(str(args.model), net.name, net.kind, latency, assessments)
     from ..models.portable import host_step_cost

@@ -12,7 +12,9 @@ affordable; ``engine="event"`` runs the event-driven reference itself.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,38 @@ def cached_simulation(
     return cache[key]
 
 
+# (net, dataset, samples, engine) of the running simulate_precisions call: forked workers inherit
+# it, so nothing (the network's depth conversion closure included) has to be pickled.
+_FORK_JOB: tuple | None = None
+
+
+def _simulate_in_worker(bits: int | None) -> tuple[int | None, DatasetSimulation]:
+    import torch
+
+    net, dataset, samples, engine = _FORK_JOB
+    torch.set_num_threads(1)
+    quant = None if bits is None else QuantConfig(weight_bits=bits)
+    return bits, simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant, engine=engine)
+
+
+def simulate_precisions(cache: SimulationCache, net: Network, dataset, precisions: Sequence[int | None],
+                        samples: int | None, engine: str = "fast", jobs: int = 1) -> None:
+    """Fill ``cache`` with the simulations of ``precisions`` it lacks, up to ``jobs`` at a time in
+    forked worker processes of one thread each (sequentially when ``jobs`` is 1, one precision is
+    missing, or the platform cannot fork). Float32 goes first: it is the slowest."""
+    global _FORK_JOB
+    missing = sorted({b for b in precisions if (b, samples) not in cache}, key=lambda b: -1 if b is None else b)
+    if jobs <= 1 or len(missing) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return
+    _FORK_JOB = (net, dataset, samples, engine)
+    try:
+        with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=multiprocessing.get_context("fork")) as pool:
+            for bits, sim in pool.map(_simulate_in_worker, missing):
+                cache[(bits, samples)] = sim
+    finally:
+        _FORK_JOB = None
+
+
 def assess_profiles(
     net: Network,
     dataset,
@@ -100,18 +134,21 @@ def assess_profiles(
     progress: bool = False,
     simulations: SimulationCache | None = None,
     engine: str = "fast",
+    jobs: int = 1,
 ) -> list[ProfileAssessment]:
     """Simulate ``net`` once per distinct precision and cost it on every profile.
 
     ``simulations``: a dict shared between calls on the *same* network and dataset (keyed by
     weight bits and sample count), so a later call reuses the simulations of an earlier one.
     ``engine``: ``"fast"`` (exact fast path, default) or ``"event"`` (event-driven reference).
+    ``jobs``: precisions simulated at once in worker processes (see :func:`simulate_precisions`).
     """
     if engine not in ENGINES:
         from ..errors import ConfigError
 
         raise ConfigError(f"simulation engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     sims: SimulationCache = {} if simulations is None else simulations
+    simulate_precisions(sims, net, dataset, [weight_bits_for(p) for p in profiles], samples, engine, jobs)
     out = []
     for p in profiles:
         bits = weight_bits_for(p)

@@ -98,11 +98,12 @@ class FastSimulator:
     path cannot prove exact, on one thread; ``fallbacks`` counts those samples by reason,
     ``fast_runs`` the others. ``refusal`` is set when no sample can take the fast path (then
     every run falls back). ``threads``: torch threads of the dense part (None: leave torch's
-    setting; dense convolutions, unlike the engine's scatters, gain from more threads).
+    setting). The default 1 is deliberate, as the engine's: two threads on a shared 2-core
+    machine ran 10-20x slower (measured); run samples or precisions in parallel processes instead.
     """
 
     def __init__(self, graph: NetGraph, dtype: type = np.float32, quantization: QuantConfig | None = None,
-                 threads: int | None = None):
+                 threads: int | None = 1):
         self.event = EventSimulator(graph, dtype, quantization)
         self.graph, self.dtype, self.threads = self.event.graph, self.event.dtype, threads
         self.fast_runs = 0

@@ -171,7 +171,9 @@ def simulate_dataset(
     if engine == "fast":
         from .fast import FastSimulator
 
-        sim = FastSimulator(net.graph, dtype, quantization, threads=None)
+        # One thread: on a shared 2-core machine two threads ran 10-20x slower (measured 2026-12-02);
+        # the energy stage uses the cores with one process per precision instead.
+        sim = FastSimulator(net.graph, dtype, quantization, threads=1)
     elif engine == "event":
         sim = EventSimulator(net.graph, dtype, quantization)
     else:
