@@ -2,7 +2,7 @@
 
     python benchmarks/energy_speed.py [--checkpoint runs/benchmark/snn-tiny-binocular/best.pt]
                                       [--data DIR] [--subset train] [--samples 200]
-                                      [--compare-subset test] [--compare-samples 3] [--threads 2]
+                                      [--compare-subset test] [--compare-samples 3] [--jobs 2]
 
 1. Side by side, in the same run, on ``--compare-samples`` samples of ``--compare-subset``: for
    every weight precision the built-in profiles simulate at, the event-driven
@@ -10,8 +10,8 @@
    :class:`~depthsnn.simulate.fast.FastSimulator`, both on one torch thread, per sample; the
    ratio is the speed-up. Each pair is checked bit for bit (outputs, spikes, every count).
 2. ``depthsnn energy`` itself (fast path, all built-in profiles) on ``--samples`` samples of
-   ``--subset`` with ``--threads`` torch threads: wall time from loading the checkpoint to the
-   written report. The default subset is ``train`` because the built-in synthetic set's test
+   ``--subset`` with ``--jobs`` precisions at once (one single-threaded process each): wall time
+   from loading the checkpoint to the written report. The default subset is ``train`` because the built-in synthetic set's test
    subset holds fewer than 200 samples; the speed per sample does not depend on which ones.
 
 Writes the ``energy-speed`` section of BENCHMARKS.md (``DEPTHSNN_BENCHMARKS_MD`` redirects it).
@@ -75,34 +75,30 @@ def side_by_side(net, inputs: list[np.ndarray]) -> list[dict]:
     return rows
 
 
-def energy_run(checkpoint: str, data: str | None, subset: str, samples: int, threads: int) -> dict:
+def energy_run(checkpoint: str, data: str | None, subset: str, samples: int, jobs: int) -> dict:
     """``depthsnn energy`` in this process; wall time and what its report says."""
     from depthsnn.cli.main import main as cli
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            argv = ["energy", checkpoint, "--subset", subset, "--samples", str(samples), "--out", tmp, "--quiet"]
-            if data:
-                argv += ["--data", data]
-            t0 = time.perf_counter()
-            rc = cli(argv)
-            wall = time.perf_counter() - t0
-            report = json.loads((Path(tmp) / "energy.json").read_text())
-    finally:
-        torch.set_num_threads(before)
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["energy", checkpoint, "--subset", subset, "--samples", str(samples), "--jobs", str(jobs), "--out", tmp,
+                "--quiet"]
+        if data:
+            argv += ["--data", data]
+        t0 = time.perf_counter()
+        rc = cli(argv)
+        wall = time.perf_counter() - t0
+        report = json.loads((Path(tmp) / "energy.json").read_text())
     if rc != 0:
         raise SystemExit(f"depthsnn energy failed with exit code {rc}")
     sims = report["simulations"]
     return {"wall_s": wall, "samples": report["samples"], "profiles": len(report["profiles"]),
             "precisions": len(sims), "sim_s": sum(s["seconds"] for s in sims.values()),
             "fallback_samples": sum(s["fallback_samples"] for s in sims.values()),
-            "engines": sorted({s["engine"] for s in sims.values()}), "threads": threads}
+            "engines": sorted({s["engine"] for s in sims.values()}), "jobs": jobs}
 
 
 def run(checkpoint: str = CHECKPOINT, data: str | None = None, subset: str = "train", samples: int = 200,
-        compare_subset: str = "test", compare_samples: int = 3, threads: int = 2) -> dict:
+        compare_subset: str = "test", compare_samples: int = 3, jobs: int = 2) -> dict:
     """Both measurements; writes the section and returns ``{"side_by_side": rows, "energy": run}``."""
     before = torch.get_num_threads()
     try:
@@ -114,7 +110,7 @@ def run(checkpoint: str = CHECKPOINT, data: str | None = None, subset: str = "tr
         rows = side_by_side(net, inputs)
     finally:
         torch.set_num_threads(before)
-    whole = energy_run(checkpoint, data, subset, samples, threads)
+    whole = energy_run(checkpoint, data, subset, samples, jobs)
     print(f"depthsnn energy: {whole['samples']} samples, {whole['profiles']} profiles, {whole['wall_s']:.1f} s wall",
           flush=True)
     ev, fa = sum(r["event_s"] for r in rows), sum(r["fast_s"] for r in rows)
@@ -142,9 +138,11 @@ def run(checkpoint: str = CHECKPOINT, data: str | None = None, subset: str = "tr
     lines += [
         "",
         f"`depthsnn energy` (default fast engine), {whole['samples']} samples of the {subset} subset, all "
-        f"{whole['profiles']} built-in profiles ({whole['precisions']} precisions), {whole['threads']} torch "
-        f"threads: **{whole['wall_s']:.0f} s wall** from loading the checkpoint to the written report "
-        f"({whole['sim_s']:.0f} s of it simulating; {fallback}). The event-driven engine at the per-sample times "
+        f"{whole['profiles']} built-in profiles ({whole['precisions']} precisions), `--jobs {whole['jobs']}` "
+        f"(precisions at once, one thread each): **{whole['wall_s']:.0f} s wall** from loading the checkpoint to "
+        "the written report "
+        f"(simulations {whole['sim_s']:.0f} s summed over the precisions' processes; {fallback}). The event-driven "
+        "engine at the per-sample times "
         f"above would need ~{ev * whole['samples'] / 60:.0f} min for the same samples on one core.",
     ]
     write_section("energy-speed", "\n".join(lines))
@@ -161,12 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--samples", type=int, default=200, help="samples of the depthsnn energy run (default 200)")
     ap.add_argument("--compare-subset", default="test", choices=["train", "val", "test"])
     ap.add_argument("--compare-samples", type=int, default=3, help="samples timed with both engines (default 3)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads of the depthsnn energy run (default 2)")
+    ap.add_argument("--jobs", type=int, default=2, help="--jobs of the depthsnn energy run (default 2)")
     args = ap.parse_args(argv)
-    if args.samples < 1 or args.compare_samples < 1 or args.threads < 1:
-        ap.error("--samples, --compare-samples and --threads must be >= 1")
+    if args.samples < 1 or args.compare_samples < 1 or args.jobs < 1:
+        ap.error("--samples, --compare-samples and --jobs must be >= 1")
     return run(args.checkpoint, args.data, args.subset, args.samples, args.compare_subset, args.compare_samples,
-               args.threads)
+               args.jobs)
 
 
 if __name__ == "__main__":

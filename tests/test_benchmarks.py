@@ -138,7 +138,7 @@ def test_energy_speed(out_md, tiny_checkpoints):
 
     threads = torch.get_num_threads()
     res = energy_speed.main(["--checkpoint", str(tiny_checkpoints["snn-tiny"]), "--subset", "test", "--samples", "3",
-                             "--compare-samples", "1", "--threads", "1"])
+                             "--compare-samples", "1", "--jobs", "2"])
     assert torch.get_num_threads() == threads
     rows = res["side_by_side"]
     assert [r["precision"] for r in rows] == ["float32", "int8", "int9", "int16"]
