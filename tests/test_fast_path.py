@@ -115,16 +115,25 @@ def test_non_integer_input_falls_back_per_sample():
     assert "1 of 2 samples event-driven" in sim.engine
 
 
-def _wide_graph(tiny: float) -> NetGraph:
-    """input (1x6x6) -> conv 3x3 with weights 1.0 and ``tiny`` -> IF -> output."""
+def _wide_graph(tiny: float, bias: np.ndarray | None = None) -> NetGraph:
+    """input (1x6x6) -> conv 3x3 with weights 1.0 and ``tiny`` (and ``bias``) -> IF -> output."""
     th = float32_below(1.0)
     w = np.full((1, 1, 3, 3), 1.0, dtype=np.float32)
     w[0, 0, 0, 0] = tiny
     nodes = [Node("input", "input", [], {}, (1, 6, 6)),
-             Node("conv", "conv", ["input"], {"weight": w, "bias": None, "stride": 1, "padding": 1}, (1, 6, 6)),
+             Node("conv", "conv", ["input"], {"weight": w, "bias": bias, "stride": 1, "padding": 1}, (1, 6, 6)),
              Node("a", "if", ["conv"], {"r": 1.0e4, "v_threshold": th, "v_reset": 0.0}, (1, 6, 6)),
              Node("output", "output", ["a"], {}, (1, 6, 6))]
     return NetGraph(nodes, dt=1e-4).validate()
+
+
+@pytest.mark.parametrize("quant", [None, QuantConfig(weight_bits=8)])
+def test_bias_is_added_as_the_engine_adds_it(quant):
+    graph = _wide_graph(-0.3, bias=np.array([-0.7], dtype=np.float32))
+    x = _events((3, 1, 6, 6), density=0.6, seed=11)
+    sim = FastSimulator(graph, np.float32, quant)
+    _assert_same(EventSimulator(graph, np.float32, quant).run(x, record_spikes=True), sim.run(x, record_spikes=True))
+    assert sim.fast_runs == 1 and not sim.fallbacks
 
 
 def test_float_weights_beyond_float64_integers_are_refused():
