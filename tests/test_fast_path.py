@@ -211,3 +211,25 @@ def test_energy_stage_fast_parallel_equals_event_sequential(tiny_checkpoints):
     assert {a.precision for a in fast} == {"float32", "int8 weights", "int16 weights"}
     with pytest.raises(ConfigError, match="engine"):
         assess_profiles(net, ds, profiles, samples=1, engine="dense")
+
+
+def test_wrong_input_shape_is_the_engines_error():
+    with pytest.raises(ConfigError, match="simulator expects input"):
+        FastSimulator(_graph("snn-tiny")).run(np.zeros((1, 4, 16, 16), dtype=np.float32))
+
+
+def test_energy_cli_engine_option_and_bad_jobs(tiny_checkpoints, tmp_path, capsys):
+    import json
+
+    from depthsnn.cli.main import main
+
+    ck = str(tiny_checkpoints["snn-tiny"])
+    assert main(["energy", ck, "--engine", "event", "--samples", "1", "--jobs", "1", "--profile", "loihi",
+                 "--out", str(tmp_path / "e")]) == 0
+    printed = capsys.readouterr().out
+    rep = json.loads((tmp_path / "e" / "energy.json").read_text())
+    assert rep["samples"] == 1 and rep["simulations"]["int8 weights"]["engine"] == "event"
+    assert "Figures rest on 1 sample of the test subset" in printed and "int8 weights: event" in printed
+    assert main(["energy", ck, "--jobs", "0", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--jobs must be >= 1" in err and len(err.splitlines()) == 1

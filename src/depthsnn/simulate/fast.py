@@ -4,23 +4,28 @@ Scope: the counts, spikes and outputs of one inference, for the energy stage's m
 :class:`FastSimulator` returns the same :class:`~.engine.SimResult` as the event-driven engine
 - every spike of every layer and step, every field of :class:`~.counts.SimCounts`, the output
 bit for bit - computed layer by layer with a few dense float32 convolutions over all time
-steps instead of scattering events one by one (~10-30x faster on one core, see
+steps instead of scattering events one by one (10-30x faster on one core, see
 ``benchmarks/energy_speed.py``).
 
 Why it is exact:
 
-- Synaptic input. Every conv weight is an integer ``Q`` times a power-of-two-free unit: the
-  quantised integers ``weight_q`` (the engine multiplies their sum by ``weight_scale``), or, for
+- Synaptic input. Every conv weight is an integer ``Q`` times a per-layer unit: the quantised
+  integers ``weight_q`` (unit 1; the engine multiplies their sum by ``weight_scale``), or, for
   float weights, ``W = g * Q`` with ``g`` the largest power of two dividing every weight (the
-  fixed-point grid a float32 tensor lives on). Inputs must be integer-valued (spikes, event
-  counts; checked). Then every product and every partial sum the engine forms is a multiple of
-  ``g`` bounded by ``A = sum |Q| |x|`` (its folded kernels included); while ``A < 2**53`` its
-  float64 accumulation is exact in *any* order, so it holds the exact integer sum. The fast
-  path obtains the same integer with float32 convolutions: ``Q`` is cut into sign-magnitude
-  digits ("limbs") of ``b`` bits, ``b`` chosen so that ``(2**b - 1) * fan_in * max|x| <= 2**24``;
-  every product and partial sum of a limb's convolution is then an integer below ``2**24``,
-  exact in float32 whatever the kernel's summation order, and the limbs recombine exactly in
-  float64. Scale, bias and the cast to the state dtype are then the engine's own operations.
+  fixed-point grid a float tensor lives on; :func:`weight_grid`). Inputs must be
+  integer-valued (spikes, event counts; checked). Then every product and partial sum the
+  engine forms (its folded upsampling kernels included) is a multiple of the unit bounded by
+  ``A = sum |Q| |x|``; while ``A < 2**53`` units its float64 accumulation is exact in *any*
+  order, so it holds the exact sum. ``A`` is bounded per layer from ``max|x|`` and, where that
+  bound is too loose (float weights), per neuron by a float32 conv of ``|Q|`` with a 1 % margin.
+  The fast path obtains the same integer with float32 convolutions: ``Q`` is cut into
+  sign-magnitude digits ("limbs") of ``b`` bits, ``b`` chosen so that
+  ``(2**b - 1) * fan_in * max|x| <= 2**24``; every product and partial sum of a limb's
+  convolution is then an integer of at most ``2**24``, exact in float32 whatever the kernel's
+  summation order, and the limbs recombine exactly in float64 (partial sums stay below ``A``).
+  Nearest-upsampled sources are convolved at their own resolution with one folded kernel per
+  output phase and pixel-shuffled: the same integer sum, grouped differently. Scale, bias and
+  the cast to the state dtype are then the engine's own operations.
   Assumption: torch's float32 conv2d computes sums of products (direct/GEMM, not Winograd, not a
   reduced-precision mode); a tripwire convolution checks this once per kernel shape at start-up.
 - Neurons: :func:`~.engine.neuron_step`, the engine's own update, per step.
@@ -29,10 +34,12 @@ Why it is exact:
   drives, the transposed conv of ones, taken from the engine's :class:`~.scatter.ConvScatter`)
   times C_out; the other fields as the engine counts them.
 
-Where exactness cannot be shown the fast path does not guess: non-integer graded inputs (an
-HNN's analog layers), ``A >= 2**53`` (float weights spanning too many binades for the input
-at hand), a failed tripwire, or a batch input make :meth:`FastSimulator.run` hand the sample to
-the event-driven engine; :attr:`FastSimulator.fallbacks` records each such sample and why.
+Where exactness cannot be shown the fast path does not guess: analog (non-spiking) layers
+feeding a conv (an HNN; refused for the whole network), non-integer input values, ``A >= 2**53``
+units (float weights spanning too many binades for the input at hand), a failed tripwire, or a
+batch input make :meth:`FastSimulator.run` hand the sample to the event-driven engine;
+:attr:`FastSimulator.fallbacks` records each such sample and why, and :attr:`FastSimulator.engine`
+says it in words (the energy report carries it).
 """
 
 from __future__ import annotations
@@ -143,9 +150,9 @@ class FastSimulator:
             if self.refusal is not None:
                 raise NotExact(self.refusal)
             if x.ndim != 4:
-                raise NotExact("batch input")  # the engine loops over the batch and validates shapes
+                raise NotExact("batch input")  # the engine loops over the batch
             if tuple(x.shape[1:]) != tuple(self.graph.input.shape):
-                raise NotExact("input shape")  # the engine raises its own error
+                return self.event.run(x_seq, record_spikes)  # raises the engine's error for a wrong shape
             with torch.no_grad(), _torch_threads(self.threads):
                 res = self._run(x.to(self.dtype), record_spikes)
         except NotExact as why:
