@@ -9,9 +9,9 @@ _EPILOG = """\
 Every model runs on the same samples (evenly spaced over the subset). The ANN (a checkpoint,
 exported to ONNX into --out first, or an .onnx file from depthsnn export) runs in onnxruntime
 (CUDA provider when present, else CPU) and is costed on --ann-profiles from its dense MACs. Each
---snn runs in the event-driven simulator (float32; latency = simulator wall time on this CPU) and
-on each --snn-profile at that chip's weight precision. Static energy uses the input window as
-latency.
+--snn runs in the simulator (float32; the exact fast path, bit-identical to the event-driven
+simulator; latency = its wall time on this CPU, engine named in the JSON) and on each
+--snn-profile at that chip's weight precision. Static energy uses the input window as latency.
 Same hardware first: every profile that can run both networks (a MAC energy for the ANN, the
 spiking model's node types) costs both, and "ANN / model (same hardware)" is their ratio there.
 The cross-platform column divides the ANN's energy on jetson_orin_nano (or the first ANN

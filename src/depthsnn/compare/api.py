@@ -8,7 +8,9 @@ runtime or hardware profile:
 * ANN on each ANN profile (GPU, CPU, 45 nm ASIC): energy ``ann_energy(dense MACs)``; latency is
   the profile's throughput estimate.
 * SNN/HNN, ``simulator``: float32 simulation, its metrics, the median per-sample wall time of the
-  simulator on this machine's CPU (not a chip latency), ACs + MACs per inference.
+  simulator on this machine's CPU (not a chip latency; the exact fast path by default, see
+  :mod:`depthsnn.simulate.fast`, its engine named in the model's ``simulation`` entry), ACs + MACs
+  per inference.
 * SNN/HNN on each neuromorphic profile: simulated at the chip's weight precision
   (:func:`~depthsnn.hw_profiles.assess.assess_profiles`), so MDE and energy are those of the
   network the chip would run; latency is the chip's own timing estimate when it has one.
