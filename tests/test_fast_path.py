@@ -160,6 +160,20 @@ def test_sums_beyond_float64_integers_fall_back_for_that_input():
     assert list(sim.fallbacks) == ["synaptic sums of conv exceed float64's exact integers"]
 
 
+def test_per_neuron_bound_keeps_sparse_large_inputs_on_the_fast_path():
+    # Weights 1 and 2**-40: the per-layer bound (8 * 2**40 units x max input 1024) reaches 2**53,
+    # but a lone input of 1024 gives per-neuron sums of at most 2**50 units: still exact.
+    graph = _wide_graph(2.0 ** -40, bias=np.array([0.25], dtype=np.float32))
+    sim = FastSimulator(graph)
+    conv = sim.convs["conv"]
+    assert conv.row_abs_max * 1024 >= 2.0 ** 53
+    x = np.zeros((2, 1, 6, 6), dtype=np.float32)
+    x[0, 0, 2, 3] = 1024.0
+    x[1, 0, 4, 1] = 3.0
+    _assert_same(EventSimulator(graph).run(x, record_spikes=True), sim.run(x, record_spikes=True))
+    assert sim.fast_runs == 1 and not sim.fallbacks
+
+
 def test_inexact_float32_convolution_is_caught(monkeypatch):
     """A conv kernel that loses low bits (as a bf16/tf32 mode would) trips the start-up check."""
     real = fast_mod.F.conv2d
