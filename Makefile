@@ -40,7 +40,7 @@ bench: $(STAMP)
 # point) against depthsnn's simulator: spikes per block and output potential must be equal.
 interop: $(STAMP) $(LAVA_STAMP)
 	for p in snn-portable-tiny snn-portable-small; do \
-		$(BIN)/python -m depthsnn.export.netx $(INTEROP)/$$p $$p && \
+		$(BIN)/python -m depthsnn.vendors.netx $(INTEROP)/$$p $$p && \
 		$(LAVA_VENV)/bin/python interop/netx_check.py $(INTEROP)/$$p || exit 1; \
 	done
 

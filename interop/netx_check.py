@@ -1,4 +1,4 @@
-"""Run a depthsnn interop case (``python -m depthsnn.export.netx DIR``) in lava-dl netx and compare.
+"""Run a depthsnn interop case (``python -m depthsnn.vendors.netx DIR``) in lava-dl netx and compare.
 
 Runs in lava-dl's own environment (Python 3.10, lava-dl 0.6.0, lava-nc 0.10, torch < 2.4,
 numpy < 2: ``make interop`` builds it), not in depthsnn's. Loads ``DIR/net.h5`` with

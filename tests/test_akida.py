@@ -9,11 +9,12 @@ import torch
 
 from depthsnn.errors import ConfigError
 from depthsnn.export.graph import from_model
+from depthsnn.hw_profiles.structure import akida_structure
 from depthsnn.models import build_model
 
 akida = pytest.importorskip("akida", reason="akida is not installed (pip install 'akida==2.19.*'): Akida checks skipped")
 
-from depthsnn.export import akida as ak  # noqa: E402
+from depthsnn.vendors import akida as ak  # noqa: E402
 
 
 def briefly_trained(name: str = "snn-portable-tiny", steps: int = 3):
@@ -71,7 +72,7 @@ def test_threshold_boundary_fires_on_both_sides():
 def test_unet_is_rejected_naming_the_structure():
     model = build_model("snn-tiny", base_channels=4, levels=2, residual_blocks=1)
     g = from_model(model.core, model.padded_size(16, 16))
-    problems = ak.akida_structure(g)
+    problems = akida_structure(g)
     assert any("upsampling" in p for p in problems)
     assert any("converging edges" in p for p in problems)
     with pytest.raises(ConfigError, match="does not map onto Akida"):
@@ -79,9 +80,9 @@ def test_unet_is_rejected_naming_the_structure():
 
 
 def test_export_writes_fbz_with_mapping(portable_checkpoint, tmp_path):
-    from depthsnn.export.api import export_checkpoint
+    from depthsnn.vendors import export_with_vendors
 
-    man = export_checkpoint(portable_checkpoint, tmp_path, "akida", say=lambda _m: None)
+    man = export_with_vendors(portable_checkpoint, tmp_path, "akida", say=lambda _m: None)
     (entry,) = man["files"]
     assert entry["format"] == "akida" and entry["verification"]["spike_mismatches"] == 0
     m = entry["mapping"]
@@ -102,3 +103,11 @@ def test_export_writes_fbz_with_mapping(portable_checkpoint, tmp_path):
         from depthsnn.export.api import parse_formats
 
         parse_formats("akida", "ann")
+
+
+def test_export_checkpoint_alone_refuses_akida(portable_checkpoint, tmp_path):
+    """export (a lower layer) has no Akida writer of its own: it says where the format lives."""
+    from depthsnn.export.api import export_checkpoint
+
+    with pytest.raises(ConfigError, match="export_with_vendors"):
+        export_checkpoint(portable_checkpoint, tmp_path, "akida", say=lambda _m: None)

@@ -14,10 +14,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# data -> models -> train/evaluate -> export -> simulate -> hw_profiles -> compare; the
+# data -> models -> train/evaluate -> export -> simulate -> hw_profiles -> compare/vendors; the
 # top-level helper modules (errors, atomic, metrics, ...) sit below everything.
 LAYER = {"data": 1, "models": 2, "train": 3, "evaluate": 3, "export": 4, "simulate": 5,
-         "hw_profiles": 6, "compare": 7, "predict": 7, "demo": 8, "cli": 9}
+         "hw_profiles": 6, "compare": 7, "predict": 7, "vendors": 7, "demo": 8, "cli": 9}
 
 
 def _imports(path: Path) -> set[str]:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from depthsnn.errors import ConfigError
 from depthsnn.export.graph import from_model
-from depthsnn.export.netx import write_interop_case
 from depthsnn.models import build_model
+from depthsnn.vendors.netx import write_interop_case
 
 
 def loihi_fixed_point(path, x: np.ndarray):

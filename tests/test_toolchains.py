@@ -81,7 +81,7 @@ def test_check_fit_reports_structure_with_the_graph():
 
 
 def test_akida_mapper_agrees_with_our_verdict(verdicts):
-    ak = pytest.importorskip("depthsnn.export.akida")
+    ak = pytest.importorskip("depthsnn.vendors.akida")
     pytest.importorskip("akida", reason="akida is not installed: the vendor side of the agreement is not checked")
     assert "akida" in TOOLCHAINS
     for name in SPIKING:

@@ -59,13 +59,13 @@ def _hw(text: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.api import export_checkpoint
+    from ..vendors import export_with_vendors
 
     if args.num_bins is not None and args.num_bins < 1:
         from ..errors import ConfigError
 
         raise ConfigError(f"--num-bins must be >= 1, got {args.num_bins}")
-    export_checkpoint(args.checkpoint, args.out, args.formats, dt=args.dt, input_hw=_hw(args.input_hw),
+    export_with_vendors(args.checkpoint, args.out, args.formats, dt=args.dt, input_hw=_hw(args.input_hw),
                       num_bins=args.num_bins, opset=args.opset, verify=not args.no_verify,
                       reader_check=not args.no_reader_check,
                       say=(lambda *a: None) if args.quiet else print)

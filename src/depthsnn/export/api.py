@@ -3,7 +3,7 @@
 SNN and HNN checkpoints give a NIR file (``<name>.nir``) and two ONNX files (``<name>.onnx``,
 T steps unrolled; ``<name>.step.onnx``, one step with explicit state); an ANN gives one ONNX
 file. Format ``akida`` (chain networks, ``snn-portable-*``; needs the ``akida`` package) writes
-``<name>.fbz`` mapped onto a virtual AKD1000 and records Akida's mapping (:mod:`.akida`). ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
+``<name>.fbz`` mapped onto a virtual AKD1000 and records Akida's mapping (:mod:`depthsnn.vendors.akida`). ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
 and the parity figures measured at export, plus the checkpoint's own hash and configuration.
 
 After writing a NIR file, every installed third-party NIR reader (snnTorch, Norse: see
@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,15 @@ def export_checkpoint(
     opset: int = 17,
     verify: bool = True,
     reader_check: bool = True,
+    vendor_writers: Mapping[str, Callable[..., dict[str, Any]]] | None = None,
     say=print,
 ) -> dict[str, Any]:
-    """Export ``checkpoint`` into ``out_dir``; returns the manifest (also written as manifest.json)."""
+    """Export ``checkpoint`` into ``out_dir``; returns the manifest (also written as manifest.json).
+
+    ``vendor_writers``: format -> ``writer(graph, path, num_bins, verify=...)`` returning the file's
+    manifest entry, for formats converted by a higher layer (:mod:`depthsnn.vendors`, which also
+    verifies against the simulator); :func:`depthsnn.vendors.export_with_vendors` passes them.
+    """
     from .nir_io import write_nir
     from .onnx_export import export_ann_onnx, export_snn_onnx
 
@@ -172,11 +179,13 @@ def export_checkpoint(
             files.append({"format": "onnx", "dt": dt if kind != "ann" else None, **d})
             say(f"[export] wrote {info.path}")
 
-    if "akida" in fmts:  # BrainChip Akida (AKD1000): see depthsnn.export.akida
-        from .akida import export_akida
-
+    if "akida" in fmts:  # BrainChip Akida (AKD1000): depthsnn.vendors.akida, plugged in by its caller
+        writer = (vendor_writers or {}).get("akida")
+        if writer is None:
+            raise ConfigError("format akida is written by depthsnn.vendors.export_with_vendors (depthsnn export): "
+                              "export_checkpoint alone has no vendor writer for it")
         graph = from_model(model.core, model.padded_size(*hw), dt)
-        files.append(export_akida(graph, out / f"{name}.fbz", T, verify=verify))
+        files.append(writer(graph, out / f"{name}.fbz", T, verify=verify))
         say(f"[export] wrote {out / files[-1]['path']} ({files[-1]['mapping']['nps_used']} NPs on "
             f"{files[-1]['mapping']['device']})")
 

@@ -16,22 +16,11 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..simulate.counts import SimCounts
+from .findings import Finding
 from .profile import NODE_TYPES, HardwareProfile
+from .structure import structure_findings
 
-SEVERITIES = ("ok", "warning", "unsupported")
 NEURON_OPS = ("if", "lif", "integrator")
-
-
-@dataclass
-class Finding:
-    """One statement about the mapping, e.g. ``warning: weights are float32, the chip stores 8-bit``."""
-
-    severity: str
-    topic: str
-    message: str
-
-    def line(self) -> str:
-        return f"[{self.severity}] {self.topic}: {self.message}"
 
 
 @dataclass
@@ -119,8 +108,6 @@ def check_fit(counts: SimCounts, profile: HardwareProfile, node_ops: set[str] | 
     if ops <= profile.node_types:
         add("ok", "node types", f"all node types supported ({', '.join(sorted(ops))})")
     if graph is not None:
-        from .structure import structure_findings
-
         rep.findings.extend(structure_findings(graph, profile))
 
     # Graded (non-spike) inputs.

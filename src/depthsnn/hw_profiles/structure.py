@@ -6,9 +6,9 @@ Rules are data, each with its source, in the profile's ``[structure]`` section:
 
 * ``speck`` (profile ``speck``): sinabs 3.1 ``sinabs.backend.dynapcnn``, design.md s.7.
 * ``loihi2-netx`` (profile ``loihi2``): lava-dl netx 0.6.0, design.md s.9.
-* ``akida``: AKD1000 through :mod:`depthsnn.export.akida` (Akida's own layer set and mapper;
-  the rules are the converter's, :func:`~depthsnn.export.akida.akida_structure`, and the
-  vendor check is Akida's mapper itself).
+* ``akida``: AKD1000 through :mod:`depthsnn.vendors.akida` (Akida's own layer set and mapper;
+  the rules are the converter's, :func:`akida_structure` here, and the vendor check is Akida's
+  mapper itself).
 
 :func:`structure_findings` turns a profile's rules into fit-check findings (``check_fit`` adds
 them when given the graph); :func:`toolchain_verdict` is the reusable per-toolchain answer:
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..export.graph import NetGraph
-from .mapping import Finding
+from .findings import Finding
 from .profile import HardwareProfile, get_profile
 
 #: Toolchain -> the profile holding its [structure] rules (None: rules live in the converter).
@@ -146,6 +146,51 @@ def _core_assignment(graph: NetGraph, profile: HardwareProfile, tc: str) -> list
     return []
 
 
+AKIDA_VERSION = "2.19"  # the akida release depthsnn.vendors.akida targets
+
+
+def akida_structure(graph: NetGraph) -> list[str]:
+    """Why ``graph`` cannot become an AKD1000 (IPv1) model: one line per blocking node (empty: it can).
+
+    Accepted: input -> (conv 3x3 stride 1|2 padding 1 -> if)* -> conv -> integrator -> output,
+    a chain (every node has one input and one consumer), no bias.
+    """
+    problems = []
+    nodes = [n for n in graph.nodes if n.op not in ("input", "output")]
+    for n in graph.nodes:
+        if len(n.inputs) > 1:
+            problems.append(f"{n.name}: {len(n.inputs)} converging edges (skip/SEW add): IPv1 has no add layer")
+        if n.op != "output" and len(graph.consumers(n.name)) > 1:
+            problems.append(f"{n.name}: feeds {len(graph.consumers(n.name))} nodes (a branch): Akida sequences "
+                            "here are chains")
+    for i, n in enumerate(nodes):
+        prev = nodes[i - 1].op if i else "input"
+        if n.op == "upsample":
+            problems.append(f"{n.name}: upsampling has no IPv1 layer")
+        elif n.op == "lif":
+            problems.append(f"{n.name}: LIF (leaky) neuron: Akida layers are stateless")
+        elif n.op == "conv":
+            k, s, p = n.params["weight"].shape[-1], n.params["stride"], n.params["padding"]
+            if prev == "conv":
+                problems.append(f"{n.name}: conv -> conv without a neuron between (graded values)")
+            if (k, p) != (3, 1) or s not in (1, 2) or n.params["weight"].shape[-2] != 3:
+                problems.append(f"{n.name}: kernel {k}, stride {s}, padding {p}: only 3x3, stride 1|2, padding 1 "
+                                "is mapped")
+            if n.params.get("bias") is not None:
+                problems.append(f"{n.name}: has a bias (not mapped)")
+        elif n.op in ("if", "integrator") and prev != "conv":
+            problems.append(f"{n.name}: {n.op} not fed by a conv")
+    if nodes and nodes[-1].op != "integrator":
+        problems.append(f"{nodes[-1].name}: the output must be the integrator (read out as Akida potentials)")
+    if graph.of_op("integrator") and graph.of_op("integrator")[0] is not nodes[-1]:
+        problems.append("integrator: not the last node")
+    for n in graph.nodes:
+        if n.op == "if" and n.params.get("v_reset", 0.0) != 0.0:
+            problems.append(f"{n.name}: reset to {n.params['v_reset']}, not 0")
+    return list(dict.fromkeys(problems))
+
+
+
 def toolchain_verdict(graph: NetGraph, toolchain: str) -> StructureVerdict:
     """Can ``toolchain`` (one of :data:`TOOLCHAINS`) express ``graph``? Reasons name each blocking
     structure; a graph it accepts may still exceed capacity (see ``check_fit``/the vendor mapper)."""
@@ -155,10 +200,8 @@ def toolchain_verdict(graph: NetGraph, toolchain: str) -> StructureVerdict:
         raise ConfigError(f"toolchain {toolchain!r} unknown (known: {', '.join(TOOLCHAINS)})")
     name = TOOLCHAINS[toolchain]
     if name is None:  # akida: the converter's own rules
-        from ..export.akida import AKIDA_VERSION, akida_structure
-
         reasons = akida_structure(graph)
-        return StructureVerdict(toolchain, f"depthsnn.export.akida (akida {AKIDA_VERSION}, AKD1000 IPv1 layers)",
+        return StructureVerdict(toolchain, f"depthsnn.vendors.akida (akida {AKIDA_VERSION}, AKD1000 IPv1 layers)",
                                 not reasons, reasons)
     profile = get_profile(name)
     reasons = [f.message for f in structure_findings(graph, profile) if f.severity == "unsupported"]

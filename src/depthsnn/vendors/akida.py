@@ -31,7 +31,7 @@ What maps to what (AKD1000, Akida's IPv1 layer set; probed on akida 2.19.3):
   into one frame, which is a different network).
 
 Only chains map: upsampling, converging edges (skips, SEW blocks), LIF neurons and graded
-conv -> conv edges have no IPv1 layer, and :func:`akida_structure` names the first such node.
+conv -> conv edges have no IPv1 layer, and :func:`~depthsnn.hw_profiles.structure.akida_structure` names each such node.
 Akida's own mapper then places the model on a virtual device (``model.map(akida.AKD1000())``):
 :func:`mapping_report` lists its sequences, passes and neural processors (NPs) per layer.
 """
@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .graph import NetGraph
+from ..export.graph import NetGraph
+from ..hw_profiles.structure import AKIDA_VERSION, akida_structure
 
-AKIDA_VERSION = "2.19"
 WEIGHT_BITS = 4  # IPv1 Convolutional: 1, 2 or 4-bit weights
 INPUT_BITS = 4  # InputData default: event counts 0..15
 DEVICES = ("AKD1000",)  # IPv1 virtual devices the layers here map onto
@@ -63,47 +63,6 @@ def require_akida():
     if not akida.__version__.startswith(AKIDA_VERSION + "."):
         raise ConfigError(f"akida {akida.__version__} found, this converter targets akida {AKIDA_VERSION}.x")
     return akida
-
-
-def akida_structure(graph: NetGraph) -> list[str]:
-    """Why ``graph`` cannot become an AKD1000 (IPv1) model: one line per blocking node (empty: it can).
-
-    Accepted: input -> (conv 3x3 stride 1|2 padding 1 -> if)* -> conv -> integrator -> output,
-    a chain (every node has one input and one consumer), no bias.
-    """
-    problems = []
-    nodes = [n for n in graph.nodes if n.op not in ("input", "output")]
-    for n in graph.nodes:
-        if len(n.inputs) > 1:
-            problems.append(f"{n.name}: {len(n.inputs)} converging edges (skip/SEW add): IPv1 has no add layer")
-        if n.op != "output" and len(graph.consumers(n.name)) > 1:
-            problems.append(f"{n.name}: feeds {len(graph.consumers(n.name))} nodes (a branch): Akida sequences "
-                            "here are chains")
-    for i, n in enumerate(nodes):
-        prev = nodes[i - 1].op if i else "input"
-        if n.op == "upsample":
-            problems.append(f"{n.name}: upsampling has no IPv1 layer")
-        elif n.op == "lif":
-            problems.append(f"{n.name}: LIF (leaky) neuron: Akida layers are stateless")
-        elif n.op == "conv":
-            k, s, p = n.params["weight"].shape[-1], n.params["stride"], n.params["padding"]
-            if prev == "conv":
-                problems.append(f"{n.name}: conv -> conv without a neuron between (graded values)")
-            if (k, p) != (3, 1) or s not in (1, 2) or n.params["weight"].shape[-2] != 3:
-                problems.append(f"{n.name}: kernel {k}, stride {s}, padding {p}: only 3x3, stride 1|2, padding 1 "
-                                "is mapped")
-            if n.params.get("bias") is not None:
-                problems.append(f"{n.name}: has a bias (not mapped)")
-        elif n.op in ("if", "integrator") and prev != "conv":
-            problems.append(f"{n.name}: {n.op} not fed by a conv")
-    if nodes and nodes[-1].op != "integrator":
-        problems.append(f"{nodes[-1].name}: the output must be the integrator (read out as Akida potentials)")
-    if graph.of_op("integrator") and graph.of_op("integrator")[0] is not nodes[-1]:
-        problems.append("integrator: not the last node")
-    for n in graph.nodes:
-        if n.op == "if" and n.params.get("v_reset", 0.0) != 0.0:
-            problems.append(f"{n.name}: reset to {n.params['v_reset']}, not 0")
-    return list(dict.fromkeys(problems))
 
 
 @dataclass

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from .graph import NetGraph
+from ..export.graph import NetGraph
 
 WEIGHT_BITS = 8
 NEVER_FIRES = 2**16  # vThMant above any reachable potential: the integrator block reads out v
@@ -42,7 +42,7 @@ NEVER_FIRES = 2**16  # vThMant above any reachable potential: the integrator blo
 def netx_structure(graph: NetGraph) -> list[str]:
     """Blocking structures for netx (same chain rules as the Akida converter, plus kernel/stride
     limits lifted: any odd kernel with symmetric padding maps)."""
-    from .akida import akida_structure
+    from ..hw_profiles.structure import akida_structure
 
     return [p for p in akida_structure(graph) if "only 3x3" not in p]
 
@@ -117,18 +117,18 @@ def write_interop_case(graph: NetGraph, out_dir: str | Path, steps: int = 4, den
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m depthsnn.export.netx OUT_DIR [PRESET]``: an interop case of a fresh ``PRESET``
+    """``python -m depthsnn.vendors.netx OUT_DIR [PRESET]``: an interop case of a fresh ``PRESET``
     (default snn-portable-tiny) on a 33x49 input, for ``interop/netx_check.py``."""
     import sys
 
     import torch
 
+    from ..export.graph import from_model
     from ..models import build_model
-    from .graph import from_model
 
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        raise SystemExit("usage: python -m depthsnn.export.netx OUT_DIR [PRESET]")
+        raise SystemExit("usage: python -m depthsnn.vendors.netx OUT_DIR [PRESET]")
     torch.manual_seed(0)
     model = build_model(args[1] if len(args) > 1 else "snn-portable-tiny")
     g = from_model(model.core, model.padded_size(33, 49))
