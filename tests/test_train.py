@@ -122,3 +122,14 @@ def test_recipe_per_kind_and_overrides():
     mine = TrainConfig(model="ann-tiny", lr=7e-4, lr_milestones=[3]).resolved()
     assert (mine.lr, mine.lr_milestones) == (7e-4, [3])
     assert TrainConfig(model="snn-tiny").resolved().resolved() == snn  # idempotent
+
+
+def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
+    """The SNN U-Net trains with the frontier's penalty; the HNN, the ANN and the chip-fit chain
+    (not measured on the frontier) without; an explicit value, 0 included, wins."""
+    assert TrainConfig(model="snn-tiny").resolved().rate_penalty == 4.0
+    assert TrainConfig(model="snn-tiny", rate_penalty=0.0).resolved().rate_penalty == 0.0
+    for model in ("hnn-tiny", "ann-tiny", "snn-portable-tiny"):
+        assert TrainConfig(model=model).resolved().rate_penalty == 0.0, model
+    with pytest.raises(ConfigError, match="rate_penalty must be >= 0"):
+        TrainConfig(rate_penalty=-1.0)

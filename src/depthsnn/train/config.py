@@ -34,10 +34,10 @@ class TrainConfig:
     ``lr_milestones``: epochs (1-based, counted when they end) after which the learning
     rate is multiplied by ``lr_gamma``. ``si_lambda``: weight of the squared mean residual in the
     scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
-    ``lr``, ``lr_milestones``, ``lr_gamma`` and ``weight_decay`` left at ``None`` come from the
-    model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them in, and
-    checkpoints store the resolved values). ``rate_penalty`` weighs the mean firing rate in the
-    loss. ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
+    ``lr``, ``lr_milestones``, ``lr_gamma``, ``weight_decay`` and ``rate_penalty`` left at ``None``
+    come from the model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them
+    in, and checkpoints store the resolved values). ``rate_penalty`` weighs the mean firing rate in
+    the loss (the SNN U-Net's recipe: 4, chosen on the sparsity frontier; 0 turns it off). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
     Defaults (8 epochs, batch 2; SNN/HNN lr 1e-3 decayed x0.3 after epochs 4 and 6) suit the
@@ -57,7 +57,7 @@ class TrainConfig:
     lr_gamma: float | None = None
     grad_weight: float = 0.5
     si_lambda: float = 0.5
-    rate_penalty: float = 0.0
+    rate_penalty: float | None = None
     seed: int = 0
     device: str = "auto"
     backend: str = "auto"
@@ -74,7 +74,7 @@ class TrainConfig:
             (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.lr_gamma is None or self.lr_gamma > 0, f"lr_gamma must be > 0, got {self.lr_gamma}"),
             (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
+            (self.rate_penalty is None or self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
             (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
         ]
         for ok, problem in checks:
@@ -84,9 +84,11 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Copy with every optimiser field left at None taken from the model kind's recipe."""
-        r = recipe_for(self.model_config().kind)
+        mc = self.model_config()
+        r = recipe_for(mc.kind, mc.arch)
         return dataclasses.replace(
             self,
+            rate_penalty=r.rate_penalty if self.rate_penalty is None else self.rate_penalty,
             lr=r.lr if self.lr is None else self.lr,
             weight_decay=r.weight_decay if self.weight_decay is None else self.weight_decay,
             lr_milestones=r.milestones(self.epochs) if self.lr_milestones is None else list(self.lr_milestones),

@@ -47,7 +47,7 @@ BEST = "best.pt"
 METRICS_LOG = "metrics.jsonl"
 # Fields that may differ between a run and its resumption (they do not change the result).
 RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "backend"}
-RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma")
+RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma", "rate_penalty")
 
 
 @dataclass(frozen=True)
