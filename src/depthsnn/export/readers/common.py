@@ -188,3 +188,16 @@ def run_steps(module: torch.nn.Module, x: torch.Tensor, step: Callable[[Any, tor
     k = len(outs)
     spikes = {n: torch.stack(v[:k]) for n, v in rec.items() if len(v) >= k > 0}
     return ReaderRun(torch.stack(outs) if outs else torch.empty(0), spikes, stopped)
+
+
+def run_dialect(module: torch.nn.Module, x: torch.Tensor, graph: NetGraph, readout: str,
+                step: Callable[[Any, torch.Tensor, Any], Any], membrane: Callable[[Any, Any, str], torch.Tensor],
+                name: Callable[[str], str] = torch_name, monitor: Any = None) -> ReaderRun:
+    """A reader's ``run``: ``x`` [T, B, C, H, W] through ``module`` step by step with
+    :func:`run_steps`. ``readout``: ``output`` (what the module returns) or ``membrane`` (the
+    dialect convention: ``membrane(module, state, name(node))`` of the readout node)."""
+    neurons = [n.name for n in graph.of_op("if", "lif")]
+    if readout == "membrane":
+        key = name(readout_node(graph).name)
+        return run_steps(module, x, step, lambda m, out, st: membrane(m, st, key), neurons, name, monitor)
+    return run_steps(module, x, step, lambda m, out, st: out, neurons, name, monitor)

@@ -51,7 +51,7 @@ from .common import (
     full,
     quiet,
     readout_node,
-    run_steps,
+    run_dialect,
     torch_name,
 )
 
@@ -80,11 +80,7 @@ def run(path, x: torch.Tensor, graph: NetGraph, readout: str = "output",
     ``readout``: ``output`` (what the module returns) or ``membrane`` (the dialect convention);
     ``module``: the module ``load(path)`` already returned; ``monitor``: see :func:`~.common.run_steps`."""
     module = load(path) if module is None else module
-    neurons = [n.name for n in graph.of_op("if", "lif")]
-    if readout == "membrane":
-        attr = torch_name(readout_node(graph).name)
-        return run_steps(module, x, _step, lambda m, out, st: getattr(m, attr).mem, neurons, monitor=monitor)
-    return run_steps(module, x, _step, lambda m, out, st: out, neurons, monitor=monitor)
+    return run_dialect(module, x, graph, readout, _step, lambda m, st, attr: getattr(m, attr).mem, monitor=monitor)
 
 
 def _neuron(n: Node, meta: dict[str, Any], dt: float) -> nir.NIRNode:
