@@ -101,3 +101,19 @@ def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int =
                 tail = (run.out.parent / f"{run.out.name}.log").read_text()[-2000:]
                 raise SystemExit(f"training {run.out} failed (exit {proc.returncode}):\n{tail}")
             print(f"[train] {run.out.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def assess_on_test(checkpoint: Path, profiles, samples: int | None):
+    """A run's ``checkpoint`` costed on each profile name in ``profiles`` from simulations of its
+    test subset (``samples`` evenly spaced, None: all), at the input window's latency as
+    ``depthsnn energy`` uses by default. Returns ``(net, dataset, assessments, seconds)``."""
+    from depthsnn.hw_profiles import get_profile
+    from depthsnn.hw_profiles.assess import assess_profiles
+    from depthsnn.simulate.pipeline import load_network, open_dataset
+
+    net = load_network(checkpoint)
+    ds = open_dataset(net, None, None, "test")
+    t0 = time.perf_counter()
+    assessed = assess_profiles(net, ds, [get_profile(p) for p in profiles], samples=samples,
+                               latency_s=(net.data.window_ms if net.data else 50.0) / 1000.0)
+    return net, ds, assessed, time.perf_counter() - t0

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from _report import machine, today, write_section
-from _runs import Run, add_run_arguments, train_all
+from _runs import Run, add_run_arguments, assess_on_test, train_all
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
 
@@ -35,23 +34,17 @@ PROFILES = ("lemaire45nm", "loihi", "loihi2", "spinnaker2", "asic45nm_int8")
 
 def energies(checkpoint: Path, profiles: tuple[str, ...]) -> dict:
     """Energy per inference [mJ] per profile (whole test subset), host step, verdicts, Akida mapping."""
-    from depthsnn.hw_profiles import get_profile
-    from depthsnn.hw_profiles.assess import assess_profiles
     from depthsnn.hw_profiles.structure import toolchain_verdicts
     from depthsnn.models.portable import host_step_cost
-    from depthsnn.simulate.pipeline import load_network, open_dataset, pad_frames
+    from depthsnn.simulate.pipeline import pad_frames
 
-    net = load_network(checkpoint)
-    ds = open_dataset(net, None, None, "test")
-    t0 = time.perf_counter()
-    assessed = assess_profiles(net, ds, [get_profile(p) for p in profiles], samples=None,
-                               latency_s=(net.data.window_ms if net.data else 50.0) / 1000.0)
+    net, ds, assessed, seconds = assess_on_test(checkpoint, profiles, None)
     out = {
         "energy": {a.profile.name: a.row.breakdown.total_mj for a in assessed},
         "estimated": {a.profile.name: bool(a.row.breakdown.estimated_fields) for a in assessed},
         "firing": assessed[0].simulation.counts.firing_rate(),
         "samples": assessed[0].simulation.samples,
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
         "host": host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:]),
         "verdicts": toolchain_verdicts(net.graph),
         "akida": None,

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from _report import machine, today, write_section
-from _runs import Run, add_run_arguments, train_all
+from _runs import Run, add_run_arguments, assess_on_test, train_all
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
 
@@ -43,16 +42,7 @@ def run_for(runs: Path, weight: float) -> Run:
 
 def energies(checkpoint: Path, profiles: tuple[str, ...], samples: int | None) -> tuple[dict[str, float], int, float]:
     """Energy per inference [mJ] of ``checkpoint`` on each profile, from the test scenes."""
-    from depthsnn.hw_profiles import get_profile
-    from depthsnn.hw_profiles.assess import assess_profiles
-    from depthsnn.simulate.pipeline import load_network, open_dataset
-
-    net = load_network(checkpoint)
-    ds = open_dataset(net, None, None, "test")
-    t0 = time.perf_counter()
-    assessed = assess_profiles(net, ds, [get_profile(p) for p in profiles], samples=samples,
-                               latency_s=(net.data.window_ms if net.data else 50.0) / 1000.0)
-    seconds = time.perf_counter() - t0
+    _, _, assessed, seconds = assess_on_test(checkpoint, profiles, samples)
     return ({a.profile.name: a.row.breakdown.total_mj for a in assessed},
             assessed[0].simulation.samples, seconds)
 
