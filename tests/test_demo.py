@@ -62,3 +62,32 @@ def test_demo_with_missing_data_folder(tmp_path, capsys):
     assert main(["demo", "--workdir", str(tmp_path), "--data", str(tmp_path / "nope"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "data folder not found" in err and len(err.splitlines()) == 1
+
+
+def test_parallel_training_matches_training_in_process(tmp_path):
+    """Models trained at once in worker processes give the checkpoints an in-process run gives
+    with the same thread count (the worker is not a different recipe)."""
+    import os
+
+    import torch
+
+    from depthsnn.demo import DemoConfig, prepare_data, train_model, train_models
+
+    synth = [s for s in SMALL[1:8:2]]  # the four --synth-set values
+    train = ["max_train_samples=4", "max_val_samples=2", "model_options=base_channels=4,levels=3"]
+    cfg = DemoConfig(workdir=str(tmp_path / "par"), epochs=1, synth_options=synth, train_options=train,
+                     progress=False, jobs=2)
+    root, split = prepare_data(cfg, say=lambda m: None)
+    lines: list[str] = []
+    runs = train_models(cfg, root, split, say=lines.append)
+    assert set(runs) == {"snn-tiny", "ann-tiny"} and "2 at once" in lines[0]
+    seq = DemoConfig(workdir=str(tmp_path / "seq"), epochs=1, train_options=train, progress=False, jobs=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        alone = train_model(seq, "ann-tiny", root, split, say=lambda m: None)
+    finally:
+        torch.set_num_threads(before)
+    a = torch.load(runs["ann-tiny"] / "best.pt", map_location="cpu", weights_only=False)["model"]
+    b = torch.load(alone / "best.pt", map_location="cpu", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

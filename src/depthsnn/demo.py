@@ -27,7 +27,8 @@ class DemoConfig:
     ``data``: an existing data folder (MVSEC or synthetic layout); None generates the default
     synthetic set under ``workdir/data/synthetic`` (``synth_options`` are ``key=value``
     overrides of :class:`~depthsnn.data.synthetic.SynthConfig`). ``split`` None picks
-    ``synthetic`` for generated data and ``split1`` otherwise.
+    ``synthetic`` for generated data and ``split1`` otherwise. ``jobs``: models trained at once
+    (see :func:`train_models`).
     """
 
     workdir: str = "demo"
@@ -42,6 +43,9 @@ class DemoConfig:
     energy_samples: int = 8
     fresh: bool = False
     progress: bool = True
+    # Models trained at once, one process each, the cores split between them; 0 = one per model
+    # up to the core count, 1 = one after the other.
+    jobs: int = 0
 
 
 @dataclass
@@ -83,8 +87,10 @@ def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
     return root, cfg.split or "synthetic"
 
 
-def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print) -> Path:
+def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print, progress: bool | None = None,
+                on_epoch_end=None) -> Path:
     """Train ``model`` (or reuse / resume its run) and return its run folder."""
+    progress = cfg.progress if progress is None else progress
     out = Path(cfg.workdir) / "runs" / model
     tcfg = TrainConfig(
         model=model, data=DataConfig(root=str(root), split=split, cache_dir=str(Path(cfg.workdir) / "cache")),
@@ -100,11 +106,68 @@ def train_model(cfg: DemoConfig, model: str, root: Path, split: str, say=print) 
             say(f"[train] reusing {out} ({done} epochs)")
             return out
         say(f"[train] resuming {model} from epoch {done}")
-        train(tcfg, resume=True, progress=cfg.progress)
+        train(tcfg, resume=True, progress=progress, on_epoch_end=on_epoch_end)
         return out
     say(f"[train] {model}: {tcfg.epochs} epochs on {root} ({split})")
-    train(tcfg, progress=cfg.progress)
+    train(tcfg, progress=progress, on_epoch_end=on_epoch_end)
     return out
+
+
+def train_models(cfg: DemoConfig, root: Path, split: str, say=print) -> dict[str, Path]:
+    """Train every model of ``cfg``, ``cfg.jobs`` at once; return their run folders by name.
+
+    Several single-threaded trainings on a few cores finish sooner than the same trainings one
+    after the other with all threads each: batch-2 convolutions scale poorly across threads
+    (BENCHMARKS.md "Demo"). The first model trains here with its progress bar; the others in
+    spawned worker processes that print one line per epoch.
+    """
+    import os
+
+    jobs = cfg.jobs or min(len(cfg.models), os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(cfg.models)))
+    if jobs == 1:
+        return {m: train_model(cfg, m, root, split, say) for m in cfg.models}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    first, rest = cfg.models[0], cfg.models[1:]
+    say(f"[train] {', '.join(cfg.models)}: {jobs} at once, {threads} thread(s) each")
+    # spawn, not fork: the parent holds torch's thread pools, which a forked child can hang on.
+    ctx = multiprocessing.get_context("spawn")
+    before = torch.get_num_threads()
+    with ProcessPoolExecutor(jobs - 1, mp_context=ctx, initializer=torch.set_num_threads,
+                             initargs=(threads,)) as pool:
+        futures = {m: pool.submit(_train_in_worker, cfg, m, root, split) for m in rest}
+        torch.set_num_threads(threads)
+        try:
+            runs = {first: train_model(cfg, first, root, split, say)}
+        except BaseException:
+            for fut in futures.values():
+                fut.cancel()
+            raise
+        finally:
+            torch.set_num_threads(before)
+        if any(not f.done() for f in futures.values()):
+            say(f"[train] waiting for {', '.join(m for m, f in futures.items() if not f.done())}")
+        runs.update({m: fut.result() for m, fut in futures.items()})
+    return {m: runs[m] for m in cfg.models}
+
+
+def _train_in_worker(cfg: DemoConfig, model: str, root: Path, split: str) -> Path:
+    """One demo training in a worker process: no progress bar, one line per finished epoch."""
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+
+    def epoch_line(epoch: int, metrics: dict) -> None:
+        val = metrics.get("val_mde_cm")
+        say(f"[train] {model} epoch {epoch}/{cfg.epochs}: {metrics.get('train_time_s', 0.0):.0f} s"
+            + ("" if val is None else f", val MDE {val:.1f} cm"))
+
+    return train_model(cfg, model, root, split, say, progress=False, on_epoch_end=epoch_line)
 
 
 def export_model(cfg: DemoConfig, model: str, run_dir: Path, say=print) -> Path:
@@ -154,7 +217,7 @@ def run_demo(cfg: DemoConfig, say=print) -> DemoResult:
     from .evaluate.api import evaluate_checkpoints
 
     root, split = prepare_data(cfg, say)
-    runs = {m: train_model(cfg, m, root, split, say) for m in cfg.models}
+    runs = train_models(cfg, root, split, say)
     results = Path(cfg.workdir) / "results"
     say(f"[evaluate] {', '.join(cfg.models)} on the test subset")
     rows = evaluate_checkpoints([runs[m] / "best.pt" for m in cfg.models], data_root=root, split=split,

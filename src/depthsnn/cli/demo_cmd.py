@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="training option, e.g. --train-set max_train_samples=20 (repeatable)")
     p.add_argument("--figures", type=int, default=4, help="sample figures per model (default 4)")
     p.add_argument("--energy-samples", type=int, default=8, help="test samples simulated for energy (default 8)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="models trained at once, one process each (default 0: one per model up to the core "
+                        "count; 1: one after the other)")
     p.add_argument("--fresh", action="store_true", help="regenerate data and retrain from scratch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -41,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs must be >= 0, got {args.jobs}")
     cfg = DemoConfig(
         workdir=str(args.workdir), data=None if args.data is None else str(args.data), split=args.split,
         models=list(args.models), epochs=args.epochs, synth_options=list(args.synth),
         train_options=list(args.train), figures=args.figures, energy_samples=args.energy_samples, fresh=args.fresh, progress=not args.quiet,
+        jobs=args.jobs,
     )
     res = run_demo(cfg)
     for name, table in res.energy_tables.items():
