@@ -401,3 +401,21 @@ def test_cli_data_info_counts_match_the_files(tiny_set, capsys):
         assert line.split()[4] == "6" and line.endswith(f"{TINY.width}x{TINY.height}")
     assert out[-1].startswith("split synthetic: train ")
     assert main(["data", "info", str(tiny_set / "missing")]) == 2
+
+
+@pytest.mark.parametrize("world", ["room", "planes"])
+def test_images_and_labels_reused_from_event_frames_equal_fresh_renders(world):
+    """Images and depth labels at event-frame times come from the frame's render (a cache):
+    they must equal a fresh render at that time, for both cameras."""
+    from depthsnn.data.synthetic.generate import draw_scene, render_frame, simulate_sequence
+    from depthsnn.data.synthetic.render import depth_label, to_uint8
+
+    cfg = SynthConfig(world=world, sequences=1, seconds=0.2, width=64, height=48)
+    scene = draw_scene(cfg, np.random.default_rng(3))
+    seq = simulate_sequence(scene, cfg, "s", (1, 2))
+    for cam in layout.CAMERAS:
+        for k, t in enumerate(seq.image_ts):
+            assert np.array_equal(seq.images[cam][k], to_uint8(render_frame(scene, float(t), cam)[0]))
+        for k, t in enumerate(seq.depth_ts):
+            want = depth_label(render_frame(scene, float(t), cam)[1], cfg.max_range)
+            assert np.array_equal(seq.depth[cam][k], want, equal_nan=True)
