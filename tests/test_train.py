@@ -133,3 +133,21 @@ def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
         assert TrainConfig(model=model).resolved().rate_penalty == 0.0, model
     with pytest.raises(ConfigError, match="rate_penalty must be >= 0"):
         TrainConfig(rate_penalty=-1.0)
+
+
+def test_monocular_snn_takes_its_modality_recipe_others_their_kinds():
+    """The monocular SNN U-Net trains at the monocular sweep's lr; the binocular SNN, the HNN of
+    either modality and the chip-fit chain keep theirs; an explicit lr still wins."""
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.train.recipes import ARCH_RECIPES, MODALITY_RECIPES, RECIPES
+
+    def resolved(model, cameras, **kw):
+        return TrainConfig(model=model, data=DataConfig(cameras=cameras), **kw).resolved()
+
+    mono = resolved("snn-tiny", "monocular")
+    assert mono.lr == MODALITY_RECIPES[("snn", "monocular")].lr != RECIPES["snn"].lr
+    assert mono.rate_penalty == 4.0
+    assert resolved("snn-tiny", "binocular").lr == RECIPES["snn"].lr
+    assert resolved("hnn-tiny", "monocular").lr == RECIPES["hnn"].lr
+    assert resolved("snn-portable-tiny", "monocular").lr == ARCH_RECIPES[("snn", "portable")].lr
+    assert resolved("snn-tiny", "monocular", lr=5e-4).lr == 5e-4

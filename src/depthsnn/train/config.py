@@ -83,9 +83,10 @@ class TrainConfig:
         resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
 
     def resolved(self) -> TrainConfig:
-        """Copy with every optimiser field left at None taken from the model kind's recipe."""
+        """Copy with every optimiser field left at None taken from the recipe of the model's kind,
+        architecture and modality (:func:`~depthsnn.train.recipes.recipe_for`)."""
         mc = self.model_config()
-        r = recipe_for(mc.kind, mc.arch)
+        r = recipe_for(mc.kind, mc.arch, self.data.cameras)
         return dataclasses.replace(
             self,
             rate_penalty=r.rate_penalty if self.rate_penalty is None else self.rate_penalty,
