@@ -92,16 +92,22 @@ def cached_simulation(
     return cache[key]
 
 
-# (net, dataset, samples, engine) of the running simulate_precisions call: forked workers inherit
-# it, so nothing (the network's depth conversion closure included) has to be pickled.
-_FORK_JOB: tuple | None = None
+# The (net, dataset, samples, engine) job of a forked precision worker, set once per worker by
+# its initializer. The job reaches the worker through fork, never pickled (the network's depth
+# conversion is a closure); the parent process never sets it.
+_WORKER_JOB: tuple | None = None
+
+
+def _init_worker(job: tuple) -> None:
+    global _WORKER_JOB
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER_JOB = job
 
 
 def _simulate_in_worker(bits: int | None) -> tuple[int | None, DatasetSimulation]:
-    import torch
-
-    net, dataset, samples, engine = _FORK_JOB
-    torch.set_num_threads(1)
+    net, dataset, samples, engine = _WORKER_JOB
     quant = None if bits is None else QuantConfig(weight_bits=bits)
     return bits, simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant, engine=engine)
 
@@ -111,17 +117,14 @@ def simulate_precisions(cache: SimulationCache, net: Network, dataset, precision
     """Fill ``cache`` with the simulations of ``precisions`` it lacks, up to ``jobs`` at a time in
     forked worker processes of one thread each (sequentially when ``jobs`` is 1, one precision is
     missing, or the platform cannot fork). Float32 goes first: it is the slowest."""
-    global _FORK_JOB
     missing = sorted({b for b in precisions if (b, samples) not in cache}, key=lambda b: -1 if b is None else b)
     if jobs <= 1 or len(missing) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return
-    _FORK_JOB = (net, dataset, samples, engine)
-    try:
-        with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=multiprocessing.get_context("fork")) as pool:
-            for bits, sim in pool.map(_simulate_in_worker, missing):
-                cache[(bits, samples)] = sim
-    finally:
-        _FORK_JOB = None
+    # fork: a process's arguments, the initializer's included, are inherited, not pickled.
+    with ProcessPoolExecutor(min(jobs, len(missing)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker, initargs=((net, dataset, samples, engine),)) as pool:
+        for bits, sim in pool.map(_simulate_in_worker, missing):
+            cache[(bits, samples)] = sim
 
 
 def assess_profiles(
