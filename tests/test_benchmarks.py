@@ -148,3 +148,15 @@ def test_energy_speed(out_md, tiny_checkpoints):
     assert whole["profiles"] > 10 and whole["precisions"] == 4 and whole["wall_s"] > 0 and whole["samples"] >= 1
     text = section(out_md, "energy-speed")
     assert len(table_rows(text)) == 5 and "depthsnn energy" in text and "NO" not in text
+
+
+def test_demo_time_side_by_side(out_md):
+    import demo_time
+
+    small = ["--synth-set", "sequences=3", "--synth-set", "seconds=0.6", "--synth-set", "width=64",
+             "--synth-set", "height=48", "--train-set", "model_options=base_channels=4,levels=3"]
+    assert demo_time.main(["--skip-clone", "--side-by-side-samples", "4", *small]) == 0
+    rows = table_rows(section(out_md, "demo-time"))
+    secs = [float(r.split("|")[2].strip().rstrip("x")) for r in rows]
+    assert len(secs) == 3 and all(math.isfinite(s) and s > 0 for s in secs)
+    assert secs[2] == pytest.approx(secs[0] / secs[1], rel=0.05, abs=0.01)
