@@ -118,8 +118,8 @@ def train_models(cfg: DemoConfig, root: Path, split: str, say=print) -> dict[str
 
     Several single-threaded trainings on a few cores finish sooner than the same trainings one
     after the other with all threads each: batch-2 convolutions scale poorly across threads
-    (BENCHMARKS.md, `make demo` from a fresh clone). The first model trains here with its progress bar; the others in
-    spawned worker processes that print one line per epoch.
+    (BENCHMARKS.md, "`make demo` from a fresh clone"). The first model trains here with its
+    progress bar; the others in spawned worker processes that print one line per epoch.
     """
     import os
 
