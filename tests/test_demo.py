@@ -91,3 +91,21 @@ def test_parallel_training_matches_training_in_process(tmp_path):
     a = torch.load(runs["ann-tiny"] / "best.pt", map_location="cpu", weights_only=False)["model"]
     b = torch.load(alone / "best.pt", map_location="cpu", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_given_data_folder_takes_the_split_of_its_kind(tmp_path):
+    """``--data`` of a generated set trains on its synthetic split; other folders on MVSEC's split1."""
+    from depthsnn.demo import DemoConfig, prepare_data
+    from depthsnn.errors import DataError
+
+    synth = [s for s in SMALL[1:8:2]]
+    root, split = prepare_data(DemoConfig(workdir=str(tmp_path), synth_options=synth, progress=False),
+                               say=lambda m: None)
+    assert split == "synthetic"
+    assert prepare_data(DemoConfig(data=str(root)), say=lambda m: None) == (root, "synthetic")
+    mvsec = tmp_path / "mvsec"
+    mvsec.mkdir()
+    assert prepare_data(DemoConfig(data=str(mvsec)), say=lambda m: None) == (mvsec, "split1")
+    assert prepare_data(DemoConfig(data=str(root), split="split1"), say=lambda m: None)[1] == "split1"
+    with pytest.raises(DataError, match="data folder not found"):
+        prepare_data(DemoConfig(data=str(tmp_path / "nope")), say=lambda m: None)

@@ -27,7 +27,8 @@ class DemoConfig:
     ``data``: an existing data folder (MVSEC or synthetic layout); None generates the default
     synthetic set under ``workdir/data/synthetic`` (``synth_options`` are ``key=value``
     overrides of :class:`~depthsnn.data.synthetic.SynthConfig`). ``split`` None picks
-    ``synthetic`` for generated data and ``split1`` otherwise. ``jobs``: models trained at once
+    ``synthetic`` for generated data (a folder with the generator's manifest) and ``split1``
+    otherwise. ``jobs``: models trained at once
     (see :func:`train_models`).
     """
 
@@ -63,13 +64,15 @@ class DemoResult:
 
 def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
     """The data folder and split to use, generating the synthetic set when none is given."""
+    from .config import load_config
+    from .data.synthetic import MANIFEST, SynthConfig, generate_dataset
+
     if cfg.data is not None:
         root = Path(cfg.data)
         if not root.is_dir():
             raise DataError("data folder not found", root)
-        return root, cfg.split or "split1"
-    from .config import load_config
-    from .data.synthetic import MANIFEST, SynthConfig, generate_dataset
+        # A generated set carries its manifest; its scenes are not MVSEC's split1 sequences.
+        return root, cfg.split or ("synthetic" if (root / MANIFEST).is_file() else "split1")
 
     root = Path(cfg.workdir) / "data" / "synthetic"
     synth = load_config(SynthConfig, None, cfg.synth_options).validate()

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workdir", type=Path, default=Path("demo"), help="where everything is written (default demo/)")
     p.add_argument("--data", type=Path, help="use this data folder (MVSEC layout) instead of generating one")
-    p.add_argument("--split", help="split preset (default: synthetic, or split1 with --data)")
+    p.add_argument("--split", help="split preset (default: synthetic for a generated set, else split1)")
     p.add_argument("--epochs", type=int, default=4, help="training epochs per model (default 4)")
     p.add_argument("--models", nargs="+", default=["snn-tiny", "ann-tiny"], help="presets to train")
     p.add_argument("--synth-set", dest="synth", action="append", default=[], metavar="KEY=VALUE",
