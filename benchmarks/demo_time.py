@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         lines = ["## `make demo` from a fresh clone (`benchmarks/demo_time.py`)", "", f"{today()}, {machine()}.", ""]
         if not args.skip_clone:
             lines += fresh_clone_demo(work)
+            # Written at once: the clone's figures cost a quarter of an hour and outlive a failure below.
+            write_section("demo-time", "\n".join(lines))
+            print("\n".join(lines), flush=True)
         lines += side_by_side(work, args.side_by_side_samples, args.synth_set, args.train_set)
     text = "\n".join(lines)
     write_section("demo-time", text)
