@@ -105,6 +105,7 @@ def test_given_data_folder_takes_the_split_of_its_kind(tmp_path):
     assert prepare_data(DemoConfig(data=str(root)), say=lambda m: None) == (root, "synthetic")
     mvsec = tmp_path / "mvsec"
     mvsec.mkdir()
+    (mvsec / "indoor_flying1_data.hdf5").touch()
     assert prepare_data(DemoConfig(data=str(mvsec)), say=lambda m: None) == (mvsec, "split1")
     assert prepare_data(DemoConfig(data=str(root), split="split1"), say=lambda m: None)[1] == "split1"
     with pytest.raises(DataError, match="data folder not found"):

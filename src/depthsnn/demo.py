@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import apply_overrides
 from .data.dataset import DataConfig
+from .data.splits import default_split
 from .errors import DataError
 from .train.checkpoint import load_checkpoint
 from .train.config import TrainConfig
@@ -27,8 +28,8 @@ class DemoConfig:
     ``data``: an existing data folder (MVSEC or synthetic layout); None generates the default
     synthetic set under ``workdir/data/synthetic`` (``synth_options`` are ``key=value``
     overrides of :class:`~depthsnn.data.synthetic.SynthConfig`). ``split`` None picks
-    ``synthetic`` for generated data (a folder with the generator's manifest) and ``split1``
-    otherwise. ``jobs``: models trained at once
+    ``synthetic`` for generated data (:func:`~depthsnn.data.splits.default_split`) and
+    ``split1`` otherwise. ``jobs``: models trained at once
     (see :func:`train_models`).
     """
 
@@ -64,15 +65,13 @@ class DemoResult:
 
 def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
     """The data folder and split to use, generating the synthetic set when none is given."""
-    from .config import load_config
-    from .data.synthetic import MANIFEST, SynthConfig, generate_dataset
-
     if cfg.data is not None:
         root = Path(cfg.data)
         if not root.is_dir():
             raise DataError("data folder not found", root)
-        # A generated set carries its manifest; its scenes are not MVSEC's split1 sequences.
-        return root, cfg.split or ("synthetic" if (root / MANIFEST).is_file() else "split1")
+        return root, cfg.split or default_split(root)
+    from .config import load_config
+    from .data.synthetic import MANIFEST, SynthConfig, generate_dataset
 
     root = Path(cfg.workdir) / "data" / "synthetic"
     synth = load_config(SynthConfig, None, cfg.synth_options).validate()

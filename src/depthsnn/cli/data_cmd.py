@@ -97,7 +97,7 @@ def run_info(args: argparse.Namespace) -> int:
     """Print one line per sequence and the size of each subset of the split."""
     from ..data import layout
     from ..data.mvsec import MVSECSequence
-    from ..data.splits import SUBSETS, resolve_split
+    from ..data.splits import SUBSETS, default_split, resolve_split
     from ..errors import DataError
 
     root = args.root
@@ -115,7 +115,7 @@ def run_info(args: argparse.Namespace) -> int:
         w, h = seq.resolution
         print(f"{name:<20} {n.get('left', 0):>10} {n.get('right', 0):>10} {t1 - t0:>8.2f} {seq.num_labels:>7}  {w}x{h}")
         seq.close()
-    split = args.split or ("synthetic" if all(s.startswith("synthetic_stereo") for s in seqs) else "split1")
+    split = args.split or default_split(root)
     resolved = resolve_split(split, root)
     sizes = ", ".join(f"{sub} {len(resolved.subset(sub))}" for sub in SUBSETS)
     print(f"split {split}: {sizes} labels")

@@ -114,6 +114,13 @@ def synthetic_sequences(root: str | Path) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
+def default_split(root: str | Path) -> str:
+    """The preset a data folder takes when none is named: ``synthetic`` when every sequence in it
+    is a generated ``synthetic_stereo<k>`` one, else MVSEC's ``split1``."""
+    seqs = [p.name for p in Path(root).glob("*_data.hdf5")]
+    return "synthetic" if seqs and all(s.startswith(SYNTHETIC_PREFIX) for s in seqs) else "split1"
+
+
 def synthetic_split(root: str | Path, num_labels: Callable[[str], int] | None = None) -> SplitSpec:
     """The ``synthetic`` preset for the sequences found in ``root`` (see module docstring)."""
     seqs = synthetic_sequences(root)
