@@ -2,7 +2,10 @@
 
 Two single-threaded trainings on 2 cores finish sooner than the same two one after the other
 with two threads each (batch-2 convolutions scale poorly across threads), and a run that
-already finished with the same configuration is reused, so a benchmark can be resumed.
+already finished with the same configuration is reused, so a benchmark can be resumed. "The same
+configuration" is checked, not assumed: a run folder whose saved configuration differs from what
+the command would train today (a recipe changed since, say) is trained again from scratch, so a
+table never reports a model trained with a recipe other than the one it names.
 """
 
 from __future__ import annotations
@@ -51,7 +54,35 @@ class Run:
         log = self.out / "metrics.jsonl"
         if not ((self.out / "best.pt").exists() and log.exists()):
             return False
-        return len(log.read_text().splitlines()) >= epochs
+        return len(log.read_text().splitlines()) >= epochs and self.stale(epochs) is None
+
+    def expected_config(self, data: Path, cache: Path, epochs: int) -> dict:
+        """The resolved configuration (recipe filled in) that :meth:`command` trains, built by the
+        CLI's own code, without ``out`` (a run folder may be moved)."""
+        from depthsnn.cli.main import build_parser
+        from depthsnn.cli.train_cmd import build_config
+        from depthsnn.train.config import config_to_dict
+
+        args = build_parser().parse_args(self.command(data, cache, epochs)[3:])
+        cfg = config_to_dict(build_config(args).resolved())
+        cfg.pop("out", None)
+        return cfg
+
+    def stale(self, epochs: int) -> str | None:
+        """Why the finished run in :attr:`out` is not the run :meth:`command` would train (the
+        first differing option), or None when it is. Data and cache paths come from the saved
+        configuration itself, so only the model, recipe and training options are compared."""
+        try:
+            saved = json.loads((self.out / "config.json").read_text())
+        except (OSError, ValueError):
+            return "no readable config.json"
+        data = saved.get("data", {})
+        want = self.expected_config(Path(data.get("root", "data/synthetic")),
+                                    Path(data.get("cache_dir") or "runs/benchmark/cache"), epochs)
+        for key, value in want.items():
+            if saved.get(key) != value:
+                return f"{key}: saved {saved.get(key)!r}, now {value!r}"
+        return None
 
     def log(self) -> list[dict]:
         return [json.loads(x) for x in (self.out / "metrics.jsonl").read_text().splitlines() if x.strip()]
@@ -69,6 +100,11 @@ def add_run_arguments(ap: argparse.ArgumentParser) -> None:
 def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int = 2, fresh: bool = False) -> None:
     """Train every run that has not finished ``epochs`` epochs, ``jobs`` processes at a time."""
     todo = [r for r in runs if fresh or not r.finished(epochs)]
+    fresh_runs: set[Path] = set()
+    for run in todo:
+        if not fresh and (run.out / "config.json").exists() and (why := run.stale(epochs)):
+            print(f"[train] {run.out.name}: configuration changed ({why}); training again", flush=True)
+            fresh_runs.add(run.out)
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // max(1, jobs))))
     running: list[tuple[Run, subprocess.Popen, float]] = []
     while todo or running:
@@ -78,7 +114,7 @@ def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int =
             run = next(r for r in todo if r not in elsewhere)
             todo.remove(run)
             cmd = run.command(data, cache, epochs)
-            if fresh and run.out.exists():
+            if (fresh or run.out in fresh_runs) and run.out.exists():
                 for f in run.out.iterdir():
                     f.unlink()
             elif (run.out / "last.pt").exists():

@@ -160,3 +160,28 @@ def test_demo_time_side_by_side(out_md):
     secs = [float(r.split("|")[2].strip().rstrip("x")) for r in rows]
     assert len(secs) == 3 and all(math.isfinite(s) and s > 0 for s in secs)
     assert secs[2] == pytest.approx(secs[0] / secs[1], rel=0.05, abs=0.01)
+
+
+def test_finished_run_is_reused_only_while_its_configuration_holds(out_md, tiny_synth, tmp_path):
+    """A benchmark reuses a finished run of the same configuration, and trains again (from
+    scratch, not resumed) a run whose saved recipe differs from what it would train now."""
+    import json
+
+    from _runs import Run, train_all
+
+    small = ("model_options=base_channels=4,levels=3,residual_blocks=1", "max_train_samples=2", "max_val_samples=1")
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    first = Run("snn-tiny", "binocular", out, (*small, "rate_penalty=0"))
+    train_all([first], tiny_synth, cache, epochs=1, jobs=1)
+    assert first.finished(1) and first.stale(1) is None
+    best = (out / "best.pt").stat().st_mtime_ns
+    train_all([first], tiny_synth, cache, epochs=1, jobs=1)
+    assert (out / "best.pt").stat().st_mtime_ns == best  # reused, not retrained
+
+    changed = Run("snn-tiny", "binocular", out, (*small, "rate_penalty=2"))
+    assert changed.stale(1) == "rate_penalty: saved 0.0, now 2.0"
+    assert not changed.finished(1)
+    train_all([changed], tiny_synth, cache, epochs=1, jobs=1)
+    assert json.loads((out / "config.json").read_text())["rate_penalty"] == 2.0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # a new run, not appended to the old one
+    assert changed.finished(1)
