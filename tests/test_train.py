@@ -135,19 +135,26 @@ def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
         TrainConfig(rate_penalty=-1.0)
 
 
-def test_monocular_snn_takes_its_modality_recipe_others_their_kinds():
-    """The monocular SNN U-Net trains at the monocular sweep's lr; the binocular SNN, the HNN of
-    either modality and the chip-fit chain keep theirs; an explicit lr still wins."""
+def test_monocular_unets_take_their_modality_recipes_others_their_kinds():
+    """Monocular SNN and HNN U-Nets decay late (after epochs 9 and 11 of 12, the 12-epoch
+    monocular sweep's choice), the SNN at lr 3e-3 with penalty 4, the HNN at its kind's lr 1e-3
+    without; the binocular models, the monocular ANN and the chip-fit chain keep theirs; an
+    explicit option still wins."""
     from depthsnn.data.dataset import DataConfig
-    from depthsnn.train.recipes import ARCH_RECIPES, MODALITY_RECIPES, RECIPES
+    from depthsnn.train.recipes import ARCH_RECIPES, RECIPES
 
     def resolved(model, cameras, **kw):
-        return TrainConfig(model=model, data=DataConfig(cameras=cameras), **kw).resolved()
+        return TrainConfig(model=model, data=DataConfig(cameras=cameras), epochs=12, **kw).resolved()
 
-    mono = resolved("snn-tiny", "monocular")
-    assert mono.lr == MODALITY_RECIPES[("snn", "monocular")].lr != RECIPES["snn"].lr
-    assert mono.rate_penalty == 4.0
-    assert resolved("snn-tiny", "binocular").lr == RECIPES["snn"].lr
-    assert resolved("hnn-tiny", "monocular").lr == RECIPES["hnn"].lr
-    assert resolved("snn-portable-tiny", "monocular").lr == ARCH_RECIPES[("snn", "portable")].lr
+    snn, hnn = resolved("snn-tiny", "monocular"), resolved("hnn-tiny", "monocular")
+    assert (snn.lr, snn.lr_milestones, snn.rate_penalty) == (3e-3, [9, 11], 4.0)
+    assert (hnn.lr, hnn.lr_milestones, hnn.rate_penalty) == (1e-3, [9, 11], 0.0)
+    for model in ("snn-tiny", "hnn-tiny", "ann-tiny"):
+        kind = RECIPES[model.split("-")[0]]
+        bino = resolved(model, "binocular")
+        assert (bino.lr, bino.lr_milestones, bino.rate_penalty) == (kind.lr, [6, 9], kind.rate_penalty)
+    ann = resolved("ann-tiny", "monocular")
+    assert (ann.lr, ann.lr_milestones) == (RECIPES["ann"].lr, [6, 9])
+    assert resolved("snn-portable-tiny", "monocular").lr_milestones == ARCH_RECIPES[("snn", "portable")].milestones(12)
     assert resolved("snn-tiny", "monocular", lr=5e-4).lr == 5e-4
+    assert resolved("hnn-tiny", "monocular", lr_milestones=[6, 9]).lr_milestones == [6, 9]
