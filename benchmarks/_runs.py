@@ -50,11 +50,13 @@ class Run:
             return False
         return True
 
-    def finished(self, epochs: int) -> bool:
+    def complete(self, epochs: int) -> bool:
+        """The folder holds a best checkpoint and ``epochs`` logged epochs (whatever it trained)."""
         log = self.out / "metrics.jsonl"
-        if not ((self.out / "best.pt").exists() and log.exists()):
-            return False
-        return len(log.read_text().splitlines()) >= epochs and self.stale(epochs) is None
+        return (self.out / "best.pt").exists() and log.exists() and len(log.read_text().splitlines()) >= epochs
+
+    def finished(self, epochs: int) -> bool:
+        return self.complete(epochs) and self.stale(epochs) is None
 
     def expected_config(self, data: Path, cache: Path, epochs: int) -> dict:
         """The resolved configuration (recipe filled in) that :meth:`command` trains, built by the
@@ -99,12 +101,16 @@ def add_run_arguments(ap: argparse.ArgumentParser) -> None:
 
 def train_all(runs: list[Run], data: Path, cache: Path, epochs: int, jobs: int = 2, fresh: bool = False) -> None:
     """Train every run that has not finished ``epochs`` epochs, ``jobs`` processes at a time."""
-    todo = [r for r in runs if fresh or not r.finished(epochs)]
+    todo: list[Run] = []
     fresh_runs: set[Path] = set()
-    for run in todo:
-        if not fresh and (run.out / "config.json").exists() and (why := run.stale(epochs)):
+    for run in runs:
+        # One configuration check per run: a stale folder (finished or not) is trained from scratch.
+        why = None if fresh or not (run.out / "config.json").exists() else run.stale(epochs)
+        if why:
             print(f"[train] {run.out.name}: configuration changed ({why}); training again", flush=True)
             fresh_runs.add(run.out)
+        if fresh or why or not run.complete(epochs):
+            todo.append(run)
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // max(1, jobs))))
     running: list[tuple[Run, subprocess.Popen, float]] = []
     while todo or running:

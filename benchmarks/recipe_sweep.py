@@ -27,24 +27,26 @@ from depthsnn.data.synthetic import SynthConfig, generate_dataset
 
 @dataclass(frozen=True)
 class Round:
-    """Candidates ``(preset, options)`` trained on one modality for one epoch budget."""
+    """Candidates ``(preset, options)`` trained on one modality for one epoch budget; their table
+    goes to BENCHMARKS.md section ``section``."""
 
     modality: str
     epochs: int
+    section: str
     candidates: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 ROUNDS = {
     # The ANN's learning rate around the SNN's, with BatchNorm (the ANN preset's default); the
     # SNN's recipe as a reference point.
-    "binocular": Round("binocular", 8, (
+    "binocular": Round("binocular", 8, "recipes", (
         ("ann-tiny", ()),
         ("ann-tiny", ("lr=0.001",)),
         ("snn-tiny", ()),
     )),
     # Monocular SNN and HNN were still improving at the last epoch at lr 1e-3 (BENCHMARKS.md,
     # 2026-12-02 accuracy notes): is a higher rate better for them, as it was for the ANN?
-    "monocular": Round("monocular", 8, (
+    "monocular": Round("monocular", 8, "recipes-monocular", (
         ("snn-tiny", ("lr=0.001",)),
         ("snn-tiny", ("lr=0.003",)),
         ("hnn-tiny", ("lr=0.001",)),
@@ -56,7 +58,7 @@ ROUNDS = {
     # a later decay (their validation MDE still fell at the last epoch). The first row of each kind
     # is its recipe before this round; every option is spelt out, so a row names the same training
     # whichever recipe is committed later.
-    "monocular-12": Round("monocular", 12, (
+    "monocular-12": Round("monocular", 12, "recipes-monocular-12", (
         ("hnn-tiny", ("lr=0.001", "rate_penalty=0", "lr_milestones=6,9")),
         ("hnn-tiny", ("lr=0.001", "rate_penalty=4", "lr_milestones=6,9")),
         ("hnn-tiny", ("lr=0.001", "rate_penalty=0", "lr_milestones=9,11")),
@@ -65,7 +67,6 @@ ROUNDS = {
         ("snn-tiny", ("lr=0.003", "rate_penalty=4", "lr_milestones=9,11")),
     )),
 }
-SECTIONS = {"binocular": "recipes", "monocular": "recipes-monocular", "monocular-12": "recipes-monocular-12"}
 
 
 def run_for(runs: Path, preset: str, sets: tuple[str, ...], modality: str = "binocular") -> Run:
@@ -110,7 +111,7 @@ def main() -> int:
         lines.append(f"| {preset} | {', '.join(sets) or 'recipe as committed'} | {cfg['lr']:g} | {decay} "
                      f"| {cfg['rate_penalty']:g} | {best['val_mde_cm']:.1f} | {best['epoch']} "
                      f"| {log[-1]['val_mde_cm']:.1f} | {firing} | {per_epoch:.0f} |")
-    write_section(SECTIONS[args.round], "\n".join(lines))
+    write_section(rnd.section, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -117,8 +117,8 @@ def synthetic_sequences(root: str | Path) -> list[str]:
 def default_split(root: str | Path) -> str:
     """The preset a data folder takes when none is named: ``synthetic`` when every sequence in it
     is a generated ``synthetic_stereo<k>`` one, else MVSEC's ``split1``."""
-    seqs = [p.name for p in Path(root).glob("*_data.hdf5")]
-    return "synthetic" if seqs and all(s.startswith(SYNTHETIC_PREFIX) for s in seqs) else "split1"
+    n_data = sum(1 for _ in Path(root).glob("*_data.hdf5"))
+    return "synthetic" if n_data and len(synthetic_sequences(root)) == n_data else "split1"
 
 
 def synthetic_split(root: str | Path, num_labels: Callable[[str], int] | None = None) -> SplitSpec:
