@@ -39,16 +39,16 @@ def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
                 return _convert(value, arg, key, source)
             except ConfigError as exc:
                 last = exc
-        raise last or ConfigError(f"{key}: cannot convert {value!r}", source)
+        raise last or ConfigError(f"{key}: cannot convert {_short(value)}", source)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {value!r}", source)
+            raise ConfigError(f"{key}: expected a table, got {_short(value)}", source)
         return from_dict(tp, value, source=source, prefix=f"{key}.")
     if origin in (list, tuple):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v != ""]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}", source)
+            raise ConfigError(f"{key}: expected a list, got {_short(value)}", source)
         inner = args[0] if args else Any
         items = [_convert(v, inner, key, source) for v in value]
         return tuple(items) if origin is tuple else items
@@ -61,17 +61,28 @@ def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
             return True
         if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{key}: expected true/false, got {value!r}", source)
+        raise ConfigError(f"{key}: expected true/false, got {_short(value)}", source)
     if tp in (int, float, str):
         try:
+            # A table, list or boolean is never a number or a string (bool("x") = 1 silently).
+            if isinstance(value, (dict, list, tuple, bool)) and not (tp is str and isinstance(value, bool)):
+                raise TypeError
             if tp is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return tp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}", source) from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {_short(value)}", source) from None
     if tp is Path:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{key}: expected a path, got {_short(value)}", source)
         return Path(value)
     return value
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to one line of at most 80 characters (values can be whole tables)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, prefix: str = "") -> T:
@@ -84,7 +95,10 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
             f"unknown option {prefix}{unknown[0]} (known: {', '.join(sorted(names))})", source
         )
     kwargs = {k: _convert(v, hints[k], prefix + k, source) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, OverflowError) as exc:  # a __post_init__ refusing the values
+        raise ConfigError(f"{prefix or 'options'}: {' '.join(str(exc).split())[:200]}", source) from None
 
 
 def apply_overrides(cfg: T, overrides: list[str] | None, source: str | None = None) -> T:
@@ -118,9 +132,11 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if not p.is_file():
             raise ConfigError("config file not found", p)
         try:
-            data = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"not valid TOML: {exc}", p) from None
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ConfigError(f"not valid TOML: {' '.join(str(exc).split())[:200]}", p) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read ({exc.strerror or type(exc).__name__})", p) from None
         cfg = from_dict(cls, _merge(to_dict(cfg), data), source=str(p))
     return apply_overrides(cfg, overrides)
 

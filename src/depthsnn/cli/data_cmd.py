@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     """Build the config from file, --set and flags, then generate the data set."""
     # Imported here so ``depthsnn --help`` stays fast.
-    from ..data.synthetic import MANIFEST, SynthConfig, generate_dataset
+    from ..data.synthetic import MANIFEST, SynthConfig, generate_dataset, read_manifest
 
     overrides = list(args.overrides)
     for name in ("sequences", "seconds", "seed"):
@@ -84,7 +83,7 @@ def run_synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = generate_dataset(args.out, cfg, progress=not args.quiet, force=args.force)
     if not args.quiet:
-        manifest = json.loads((out / MANIFEST).read_text())
+        manifest = read_manifest(out / MANIFEST)
         events = sum(sum(c["events"].values()) for c in manifest["counts"].values())
         print(
             f"wrote {len(manifest['sequences'])} sequences ({events} events, "

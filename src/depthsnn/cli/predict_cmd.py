@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="windows in the depth video (default 100, 0 = no video)")
     p.add_argument("--normalized-depth", action="store_true", default=None,
                    help="for a NIR file that does not record it: the network predicts log-normalised depth")
+    p.add_argument("--strict", action="store_true",
+                   help="events outside the sensor are an error (default: dropped, counted and reported once "
+                        "per file with a warning)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run_predict)
 
@@ -63,7 +66,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     opts = PredictOptions(rate_hz=args.rate, window_ms=args.window_ms, engine=args.engine, device=args.device,
                           calib=None if args.calib is None else str(args.calib), video_frames=args.video_frames,
-                          normalized_depth=args.normalized_depth)
+                          normalized_depth=args.normalized_depth, strict=args.strict)
     res = predict_recording(args.model, args.events, args.out, opts, progress=not args.quiet)
     if not args.quiet:
         (rw, rh), (dw, dh) = res.resolution, res.depth_size

@@ -8,6 +8,7 @@ for each raw pixel (row y, column x), its rectified x (resp. y) coordinate.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,12 @@ import yaml
 from ..atomic import atomic_path, atomic_write_text
 from ..errors import DataError
 from . import layout
+
+# Sensor sides a calibration may state (16-bit coordinates), the largest camchain yaml read
+# (MVSEC's is 3 kB), and the bytes per value a rectification map's text may spend.
+MAX_SIDE = 1 << 16
+MAX_YAML_BYTES = 1 << 20
+MAP_BYTES_PER_VALUE = 64
 
 
 @dataclass(frozen=True)
@@ -56,24 +63,35 @@ def load_calibration(calib_dir: str | Path, scene: str) -> StereoCalibration:
     ypath = calib_dir / layout.CALIB_YAML.format(scene=scene)
     if not ypath.is_file():
         raise DataError("calibration yaml not found", ypath)
+    if ypath.stat().st_size > MAX_YAML_BYTES:
+        raise DataError(f"calibration yaml is {ypath.stat().st_size} bytes, over {MAX_YAML_BYTES}: not a camchain "
+                        "file", ypath)
     try:
-        doc = yaml.safe_load(ypath.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        doc = yaml.safe_load(ypath.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise DataError(f"not valid YAML ({type(exc).__name__})", ypath) from None
     cams = []
     for key, name in (("cam0", "left"), ("cam1", "right")):
         if not isinstance(doc, dict) or key not in doc:
             raise DataError(f"missing '{key}' ({name} camera) entry", ypath)
         c = doc[key]
+        if not isinstance(c, dict):
+            raise DataError(f"'{key}' ({name} camera) is not a mapping of fields", ypath)
         try:
-            intr = tuple(float(v) for v in c["intrinsics"])
-            res = tuple(int(v) for v in c["resolution"])
+            intr = tuple(_number(v) for v in _sequence(c["intrinsics"]))
+            res = tuple(_number(v) for v in _sequence(c["resolution"]))
             proj = np.asarray(c.get("projection_matrix", _default_projection(intr)), dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{key}: missing or malformed field {exc}", ypath) from None
+        except KeyError as exc:
+            raise DataError(f"{key}: missing field {exc}", ypath) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise DataError(f"{key}: malformed field ({' '.join(str(exc).split())[:120]})", ypath) from None
         if len(intr) != 4 or len(res) != 2 or proj.shape != (3, 4):
             raise DataError(f"{key}: intrinsics need 4 values, resolution 2, projection 3x4", ypath)
-        w, h = res
+        if not (np.isfinite(intr).all() and np.isfinite(proj).all()):
+            raise DataError(f"{key}: intrinsics or projection_matrix contain NaN or inf", ypath)
+        if not all(float(v).is_integer() and 0 < v <= MAX_SIDE for v in res):
+            raise DataError(f"{key}: resolution {list(res)} is not two integers in 1..{MAX_SIDE}", ypath)
+        w, h = (int(v) for v in res)
         maps = [_load_map(calib_dir / layout.RECT_MAP.format(scene=scene, cam=name, axis=a), h, w) for a in "xy"]
         cams.append(CameraCalibration(name, intr, (w, h), proj, maps[0], maps[1]))
     return StereoCalibration(scene, cams[0], cams[1])
@@ -84,13 +102,33 @@ def _default_projection(intr: tuple[float, ...]) -> list[list[float]]:
     return [[fx, 0, cx, 0], [0, fy, cy, 0], [0, 0, 1, 0]]
 
 
+def _sequence(v) -> list:
+    if not isinstance(v, (list, tuple)):
+        raise TypeError(f"expected a list, got {type(v).__name__}")
+    return list(v)
+
+
+def _number(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"expected a number, got {' '.join(repr(v).split())[:40]}")
+    return float(v)
+
+
 def _load_map(path: Path, h: int, w: int) -> np.ndarray:
     if not path.is_file():
         raise DataError("rectification map not found", path)
+    # A 260x346 map in "%.4f" is ~0.9 MB; a file far larger than its values need is refused
+    # before parsing (parsing time and memory grow with the text).
+    size = path.stat().st_size
+    if size > MAP_BYTES_PER_VALUE * h * w + 4096:
+        raise DataError(f"rectification map is {size} bytes, too large for a {h}x{w} table", path)
     try:
-        m = np.loadtxt(path, dtype=np.float32, ndmin=2)
-    except ValueError as exc:
-        raise DataError(f"rectification map is not a numeric table ({exc})", path) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": the shape check says it better
+            m = np.loadtxt(path, dtype=np.float32, ndmin=2, encoding="utf-8")
+    except (ValueError, OverflowError) as exc:
+        msg = " ".join(str(exc).split())[:160]
+        raise DataError(f"rectification map is not a numeric table ({msg})", path) from None
     if m.shape != (h, w):
         raise DataError(f"rectification map has shape {m.shape[0]}x{m.shape[1]}, expected {h}x{w}", path)
     if not np.isfinite(m).all():

@@ -55,6 +55,7 @@ class PredictOptions:
     calib: str | None = None
     video_frames: int = 100
     normalized_depth: bool | None = None
+    strict: bool = False  # events outside the sensor: an error instead of a warning
 
     def validate(self) -> PredictOptions:
         if not self.rate_hz > 0:
@@ -172,7 +173,7 @@ def predict_recording(model: str | Path | Predictor, events: Sequence[str | Path
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     depth_path = out / DEPTH_FILE
-    streams = {cam: validated(r) for cam, r in readers.items()}
+    streams = {cam: validated(r, (rw, rh), opts.strict) for cam, r in readers.items()}
     bar = tqdm(total=total, desc="predict", unit="window", disable=not progress, leave=False)
     try:
         with depth_file(depth_path, oh, ow, attrs) as dst:

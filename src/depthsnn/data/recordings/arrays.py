@@ -22,13 +22,16 @@ which is used when present.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from ...errors import DataError
+from ...limits import check_size
 from .. import layout
 from ..mvsec import EventArrays
 from .base import CHUNK_EVENTS, CameraReader, PolarityCheck, seconds_from_us
@@ -36,18 +39,61 @@ from .base import CHUNK_EVENTS, CameraReader, PolarityCheck, seconds_from_us
 COLUMNS = ("x", "y", "t", "p")
 
 
+# Sensor sizes a file may state (the largest event cameras are 1280x720; 65535 is what 16-bit
+# coordinates can address).
+MAX_SIDE = 1 << 16
+# A dataset declaring more than this many times the bytes it stores is refused as corrupt (only
+# unwritten chunks read back as fill values compress that well; event data compresses < 10x).
+MAX_STORAGE_RATIO = 1000
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _h5(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"cannot open as HDF5 ({str(exc).splitlines()[0][:160]})", path) from None
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, ValueError, RuntimeError... on damage
+        raise DataError(f"cannot open as HDF5 ({_short(exc)})", path) from None
+
+
+@contextmanager
+def _damage(path: Path, kind: str = "HDF5"):
+    """Any exception a damaged container raises while we read it -> a one-line DataError."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders of damaged files raise any type
+        raise DataError(f"cannot read as {kind}, file corrupt or truncated ({_short(exc)})", path) from None
+
+
+def check_resolution(w, h, path: Path, where: str = "") -> tuple[int, int]:
+    """A sensor size a file states: positive integers up to :data:`MAX_SIDE`."""
+    try:
+        wf, hf = float(np.asarray(w)), float(np.asarray(h))
+    except (TypeError, ValueError):
+        raise DataError(f"{where}'width'/'height' are not numbers", path) from None
+    if not (wf.is_integer() and hf.is_integer() and 0 < wf <= MAX_SIDE and 0 < hf <= MAX_SIDE):
+        raise DataError(f"{where}sensor size {wf:g}x{hf:g} is not two integers in 1..{MAX_SIDE}", path)
+    return int(wf), int(hf)
+
+
+def _check_storage(ds: h5py.Dataset, path: Path) -> None:
+    nominal = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if nominal > (1 << 20) and stored * MAX_STORAGE_RATIO < nominal:
+        raise DataError(f"'{ds.name}' declares shape {ds.shape} ({nominal} bytes) but stores {stored} bytes: "
+                        "corrupt or never written", path)
 
 
 def _time_unit(ds_or_array, declared: str | None, path: Path) -> str:
     if declared is not None:
         if isinstance(declared, bytes):
-            declared = declared.decode()
-        if declared not in ("s", "us"):
+            declared = declared.decode("utf-8", "replace")
+        if not isinstance(declared, str) or declared not in ("s", "us"):
             raise DataError(f"timestamp unit {declared!r} not understood (use 's' or 'us')", path)
         return declared
     kind = ds_or_array.dtype.kind
@@ -66,10 +112,7 @@ def _columns_to_events(x, y, t, p, unit: str, pol: PolarityCheck) -> EventArrays
 def _resolution(attrs_list, path: Path) -> tuple[int, int] | None:
     for attrs in attrs_list:
         if "width" in attrs and "height" in attrs:
-            try:
-                return int(np.asarray(attrs["width"])), int(np.asarray(attrs["height"]))
-            except (TypeError, ValueError):
-                raise DataError("'width'/'height' are not integers", path) from None
+            return check_resolution(attrs["width"], attrs["height"], path)
     return None
 
 
@@ -95,34 +138,39 @@ class MVSECDataReader(_ScannedReader):
     def __init__(self, path: Path, camera: str):
         self.path, self.camera = Path(path), camera
         self.key = layout.EVENTS_KEY.format(cam=camera)
-        with _h5(self.path) as f:
+        with _h5(self.path) as f, _damage(self.path):
             ds = f.get(self.key)
             if not isinstance(ds, h5py.Dataset) or ds.ndim != 2 or ds.shape[1] != 4:
                 raise DataError(f"'{self.key}' missing or not (N, 4) rows [x, y, t, p]", self.path)
+            if ds.dtype.kind not in "iuf":
+                raise DataError(f"'{self.key}' has dtype {ds.dtype}, expected numbers", self.path)
             self.n = int(ds.shape[0])
             if self.n == 0:
                 raise DataError(f"'{self.key}' is empty", self.path)
+            _check_storage(ds, self.path)
             self._range = (float(ds[0, 2]), float(ds[self.n - 1, 2]))
             img = f.get(layout.IMAGE_KEY.format(cam=camera))
-            self._res = (int(img.shape[2]), int(img.shape[1])) if isinstance(img, h5py.Dataset) and img.ndim == 3 else None
+            self._res = None
+            if isinstance(img, h5py.Dataset) and img.ndim == 3:
+                self._res = check_resolution(img.shape[2], img.shape[1], self.path, f"'{img.name}': ")
 
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, f"'{self.key}' column p")
         with _h5(self.path) as f:
-            ds = f[self.key]
             for a in range(0, self.n, CHUNK_EVENTS):
-                rows = ds[a : a + CHUNK_EVENTS].astype(np.float64, copy=False)
+                with _damage(self.path):
+                    rows = f[self.key][a : a + CHUNK_EVENTS].astype(np.float64, copy=False)
                 yield _columns_to_events(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], "s", pol)
 
 
 def mvsec_cameras(path: Path) -> tuple[str, ...]:
     """Cameras whose events an MVSEC data file holds, left first."""
-    with _h5(path) as f:
+    with _h5(path) as f, _damage(path):
         return tuple(c for c in layout.CAMERAS if layout.EVENTS_KEY.format(cam=c) in f)
 
 
 def is_mvsec(path: Path) -> bool:
-    with _h5(path) as f:
+    with _h5(path) as f, _damage(path):
         return "davis" in f
 
 
@@ -133,16 +181,19 @@ class PlainH5Reader(_ScannedReader):
 
     def __init__(self, path: Path, camera: str, group: str | None):
         self.path, self.camera, self.group = Path(path), camera, group
-        with _h5(self.path) as f:
+        with _h5(self.path) as f, _damage(self.path):
             g = f if group is None else f[group]
             where = "the file" if group is None else f"group '{group}'"
             missing = [c for c in COLUMNS if not isinstance(g.get(c), h5py.Dataset)]
             if missing:
                 raise DataError(f"{where} lacks dataset(s) {', '.join(missing)} (expected x, y, t, p)", self.path)
-            lengths = {int(g[c].shape[0]) for c in COLUMNS}
-            if len(lengths) != 1 or any(g[c].ndim != 1 for c in COLUMNS):
+            if any(g[c].ndim != 1 for c in COLUMNS) or len({int(g[c].shape[0]) for c in COLUMNS}) != 1:
                 raise DataError(f"x, y, t, p in {where} must be 1-D of one length", self.path)
-            self.n = lengths.pop()
+            for c in COLUMNS:
+                if g[c].dtype.kind not in ("iuf" if c != "p" else "biuf"):
+                    raise DataError(f"'{g[c].name}' has dtype {g[c].dtype}, expected numbers", self.path)
+                _check_storage(g[c], self.path)
+            self.n = int(g["t"].shape[0])
             if self.n == 0:
                 raise DataError(f"{where} holds no events", self.path)
             self.unit = _time_unit(g["t"], g["t"].attrs.get("unit"), self.path)
@@ -154,15 +205,17 @@ class PlainH5Reader(_ScannedReader):
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, "p" if self.group is None else f"{self.group}/p")
         with _h5(self.path) as f:
-            g = f if self.group is None else f[self.group]
             for a in range(0, self.n, CHUNK_EVENTS):
                 s = slice(a, a + CHUNK_EVENTS)
-                yield _columns_to_events(g["x"][s], g["y"][s], g["t"][s], g["p"][s], self.unit, pol)
+                with _damage(self.path):
+                    g = f if self.group is None else f[self.group]
+                    cols = [g[c][s] for c in COLUMNS]
+                yield _columns_to_events(*cols, self.unit, pol)
 
 
 def h5_groups(path: Path) -> list[str | None]:
     """Camera groups of a plain HDF5 file: ``[None]`` (one camera at the root) or left/right."""
-    with _h5(path) as f:
+    with _h5(path) as f, _damage(path):
         if "t" in f:
             return [None]
         groups = [c for c in layout.CAMERAS if isinstance(f.get(c), h5py.Group)]
@@ -174,42 +227,97 @@ def h5_groups(path: Path) -> list[str | None]:
         return groups
 
 
+def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype]:
+    npf = np.lib.format
+    version = npf.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = npf.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = npf.read_array_header_2_0(fh)
+    else:  # 3.0 (utf-8 field names): numpy reads it only through a private helper
+        from numpy.lib import _format_impl
+
+        shape, _, dtype = _format_impl._read_array_header(fh, version)
+    return shape, dtype
+
+
+def npz_index(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array in an ``.npz``, read from the ``.npy`` headers only.
+
+    Nothing is allocated: a header declaring more bytes than its member holds, an object dtype
+    or a total over the memory limit (``DEPTHSNN_MAX_BYTES``) is a one-line error before
+    ``numpy.load`` sees the file.
+    """
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    total = 0
+    with _damage(path, ".npz"):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                name = info.filename[:-4]
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh)
+                    header = fh.tell()
+                if dtype.hasobject:
+                    raise DataError(f"array '{name}' holds Python objects ({dtype}); expected numbers", path)
+                nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if nbytes > info.file_size - header:
+                    raise DataError(f"array '{name}' declares shape {shape} ({nbytes} bytes) but its member holds "
+                                    f"{info.file_size - header} bytes: truncated or corrupt", path)
+                total += nbytes
+                out[name] = (tuple(int(d) for d in shape), dtype)
+    check_size("the arrays of this .npz", total, path)
+    return out
+
+
 class NpzReader(_ScannedReader):
-    """One camera of an ``.npz`` (keys ``x, y, t, p``, or with a ``left_``/``right_`` prefix)."""
+    """One camera of an ``.npz`` (keys ``x, y, t, p``, or with a ``left_``/``right_`` prefix).
+
+    The headers are checked first (:func:`npz_index`): the four columns must be 1-D arrays of
+    one length with numeric dtypes, so loading them allocates what the file holds, no more.
+    """
 
     format = "npz"
 
     def __init__(self, path: Path, camera: str, prefix: str):
         self.path, self.camera, self.prefix = Path(path), camera, prefix
-        with self._open() as z:
-            missing = [prefix + c for c in COLUMNS if prefix + c not in z.files]
-            if missing:
-                raise DataError(f"lacks array(s) {', '.join(missing)} (expected x, y, t, p)", self.path)
+        index = npz_index(self.path)
+        missing = [prefix + c for c in COLUMNS if prefix + c not in index]
+        if missing:
+            raise DataError(f"lacks array(s) {', '.join(missing)} (expected x, y, t, p)", self.path)
+        shapes = {index[prefix + c][0] for c in COLUMNS}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            desc = ", ".join(f"{prefix + c} {index[prefix + c][0]}" for c in COLUMNS)
+            raise DataError(f"x, y, t, p must be 1-D arrays of one length; got {desc}", self.path)
+        for c in COLUMNS:
+            if index[prefix + c][1].kind not in ("iuf" if c != "p" else "biuf"):
+                raise DataError(f"'{prefix + c}' has dtype {index[prefix + c][1]}, expected numbers", self.path)
+        self.n = next(iter(shapes))[0]
+        if self.n == 0:
+            raise DataError(f"'{prefix}t' holds no events", self.path)
+        with self._open() as z, _damage(self.path, ".npz"):
             t = z[prefix + "t"]
-            self.n = int(t.shape[0])
-            if t.ndim != 1 or self.n == 0:
-                raise DataError(f"'{prefix}t' must be a non-empty 1-D array", self.path)
             self.unit = _time_unit(t, None, self.path)
             ends = seconds_from_us(t[[0, -1]]) if self.unit == "us" else t[[0, -1]].astype(np.float64)
             self._range = (float(ends[0]), float(ends[1]))
             self._res = None
             for pre in (prefix, ""):
-                if pre + "width" in z.files and pre + "height" in z.files:
-                    self._res = int(z[pre + "width"]), int(z[pre + "height"])
+                if pre + "width" in index and pre + "height" in index:
+                    self._res = check_resolution(z[pre + "width"], z[pre + "height"], self.path)
                     break
 
     def _open(self):
-        try:
+        with _damage(self.path, ".npz"):
             return np.load(self.path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read as .npz ({exc})", self.path) from None
 
     def chunks(self) -> Iterator[EventArrays]:
         pol = PolarityCheck(self.path, f"'{self.prefix}p'")
-        with self._open() as z:
+        with self._open() as z, _damage(self.path, ".npz"):
             cols = [z[self.prefix + c] for c in COLUMNS]
-        if len({len(c) for c in cols}) != 1:
-            raise DataError(f"arrays {', '.join(self.prefix + c for c in COLUMNS)} differ in length", self.path)
+        if len({c.shape for c in cols}) != 1 or cols[0].ndim != 1 or len(cols[0]) != self.n:
+            raise DataError(f"arrays {', '.join(self.prefix + c for c in COLUMNS)} changed since the file was "
+                            "opened", self.path)
         for a in range(0, self.n, CHUNK_EVENTS):
             s = slice(a, a + CHUNK_EVENTS)
             yield _columns_to_events(*(c[s] for c in cols[:3]), cols[3][s], self.unit, pol)
@@ -217,11 +325,7 @@ class NpzReader(_ScannedReader):
 
 def npz_prefixes(path: Path) -> list[str]:
     """Key prefixes of the cameras in an ``.npz``: ``[""]`` or ``["left_", "right_"]`` (left first)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read as .npz ({exc})", path) from None
+    files = set(npz_index(path))
     if "t" in files:
         return [""]
     pre = [f"{c}_" for c in layout.CAMERAS if f"{c}_t" in files]

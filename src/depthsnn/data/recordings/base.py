@@ -6,21 +6,23 @@ a time (never the whole recording), with ``t`` float64 seconds and ``p`` bool (T
 Formats that store integer microseconds are converted with ``t_us / 1e6`` (float64, correctly
 rounded), the same value an MVSEC-layout file written from those microseconds holds.
 
-``validated(reader)`` wraps ``chunks()`` with the checks every format needs: finite and
-non-decreasing timestamps across the whole stream, and a one-line :class:`DataError` naming the
-file otherwise. Polarity is checked by the readers that store it as numbers
+``validated(reader, resolution, strict)`` wraps ``chunks()`` with the checks every format needs:
+finite and non-decreasing timestamps across the whole stream, numeric coordinates, and a
+one-line :class:`DataError` naming the file otherwise; events outside the sensor are dropped
+and reported once per camera (a warning, or an error with ``strict``). Polarity is checked by the readers that store it as numbers
 (:class:`PolarityCheck`); formats decoded by faery deliver it as bool already.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import DataError, DataWarning
 from ..mvsec import EventArrays
 
 # Rows read per block by the readers that page through arrays themselves (hdf5, npz): 256 k
@@ -100,26 +102,105 @@ def _fmt(values: list[float]) -> str:
     return ", ".join(f"{v:g}" for v in values)
 
 
-def validated(reader: CameraReader) -> Iterator[EventArrays]:
-    """``reader.chunks()`` with finite, non-decreasing timestamps enforced across chunks."""
+# A recording in which no event happens for this long between two consecutive events is refused:
+# event cameras emit noise events every few ms, so such a gap is a corrupt timestamp, and cutting
+# it into windows would make millions of empty depth maps (a hang, as far as the user can tell).
+MAX_GAP_S = 3600.0
+
+
+class DropCount:
+    """Events dropped from one camera's stream: how many, and the first one (x, y, t)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[float, float, float] | None = None
+
+    def add(self, ev: EventArrays, bad: np.ndarray) -> None:
+        idx = np.flatnonzero(bad)
+        if idx.size and self.first is None:
+            i = int(idx[0])
+            self.first = (float(ev.x[i]), float(ev.y[i]), float(ev.t[i]))
+        self.count += int(idx.size)
+
+
+def _coord(v: float) -> str:
+    return f"{v:g}"
+
+
+def validated(reader: CameraReader, resolution: tuple[int, int] | None = None,
+              strict: bool = False) -> Iterator[EventArrays]:
+    """``reader.chunks()`` with the checks every format needs, as one-line :class:`DataError`s:
+
+    - ``x``, ``y`` numeric; timestamps finite and non-decreasing across the whole stream, with no
+      gap over :data:`MAX_GAP_S`;
+    - with ``resolution`` (width, height): events whose coordinates lie outside the sensor (or
+      are not finite) are dropped, counted, and reported once per camera and file when the
+      stream ends: a :class:`DataWarning` with the count and the first offending event; with
+      ``strict`` the first such event is an error instead.
+    """
     last = -np.inf
     seen = 0
+    dropped = DropCount()
+    where = f"{reader.camera} camera"
     for ev in reader.chunks():
         n = len(ev)
         if n == 0:
             continue
+        for name in ("x", "y"):
+            col = np.asarray(getattr(ev, name))
+            if col.dtype.kind not in "iuf" or col.shape != ev.t.shape:
+                raise DataError(f"{where}: {name} has dtype {col.dtype} and shape {col.shape}, expected "
+                                f"{n} numbers", reader.path)
+        if np.shape(ev.p) != ev.t.shape:
+            raise DataError(f"{where}: polarity has shape {np.shape(ev.p)}, expected ({n},)", reader.path)
         t = ev.t
         if not np.isfinite(t).all():
-            raise DataError(f"{reader.camera} camera: timestamps contain NaN or inf", reader.path)
-        back = np.flatnonzero(np.diff(t) < 0)
+            raise DataError(f"{where}: timestamps contain NaN or inf", reader.path)
+        steps = np.diff(t)
+        back = np.flatnonzero(steps < 0)
         if t[0] < last or back.size:
             i = 0 if t[0] < last else int(back[0]) + 1
             prev = last if i == 0 else float(t[i - 1])
             raise DataError(
-                f"{reader.camera} camera: timestamps are not sorted (event {seen + i} at "
+                f"{where}: timestamps are not sorted (event {seen + i} at "
                 f"{float(t[i]):.6f} s follows {prev:.6f} s)",
                 reader.path,
             )
+        gaps = np.flatnonzero(steps > MAX_GAP_S)
+        if (seen and t[0] - last > MAX_GAP_S) or gaps.size:
+            i = 0 if seen and t[0] - last > MAX_GAP_S else int(gaps[0]) + 1
+            prev = last if i == 0 else float(t[i - 1])
+            raise DataError(
+                f"{where}: timestamps jump by {float(t[i]) - prev:.6g} s without events (event {seen + i} at "
+                f"{float(t[i]):.6f} s follows {prev:.6f} s); over {MAX_GAP_S:g} s, a corrupt timestamp",
+                reader.path,
+            )
+        if resolution is not None:
+            w, h = resolution
+            with np.errstate(invalid="ignore"):
+                x, y = np.asarray(ev.x), np.asarray(ev.y)
+                # Coordinates are rounded half up later (rectify_columns): -0.5 <= v < size - 0.5 is inside.
+                inside = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+            if not inside.all():
+                bad = ~inside
+                if strict:
+                    i = int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"{where}: event {seen + i} at x={_coord(float(ev.x[i]))}, y={_coord(float(ev.y[i]))} "
+                        f"(t={float(t[i]):.6f} s) lies outside the {w}x{h} sensor (--strict)",
+                        reader.path,
+                    )
+                dropped.add(ev, bad)
+                ev = EventArrays(ev.x[inside], ev.y[inside], ev.t[inside], ev.p[inside])
         last = float(t[-1])
         seen += n
-        yield ev
+        if len(ev):
+            yield ev
+    if dropped.count:
+        x, y, t0 = dropped.first
+        warnings.warn(
+            f"{reader.path}: {where}: {dropped.count} of {seen} events lie outside the "
+            f"{resolution[0]}x{resolution[1]} sensor and were dropped (first at x={_coord(x)}, y={_coord(y)}, "
+            f"t={t0:.6f} s; --strict makes this an error)",
+            DataWarning, stacklevel=2,
+        )

@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import DataError
 from ..mvsec import EventArrays
+from .arrays import check_resolution
 from .base import CameraReader, seconds_from_us
 
 # faery's own default when a RAW/DAT header gives no size (Prophesee Gen4 sensors).
@@ -42,9 +43,14 @@ def _faery():
     return faery
 
 
-def _decode_error(path: Path, kind: str, exc: Exception) -> DataError:
+def _decode_error(path: Path, kind: str, exc: BaseException) -> DataError:
     msg = " ".join(str(exc).split())[:200] or type(exc).__name__
     return DataError(f"cannot decode as {kind} ({msg})", path)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """A Rust panic inside faery: pyo3 raises it as ``PanicException``, a BaseException."""
+    return type(exc).__name__ == "PanicException"
 
 
 def aedat_event_tracks(path: Path) -> list[tuple[int, tuple[int, int]]]:
@@ -55,6 +61,10 @@ def aedat_event_tracks(path: Path) -> list[tuple[int, tuple[int, int]]]:
             tracks = [(t.id, tuple(t.dimensions)) for t in dec.tracks() if t.data_type == "events"]
     except Exception as exc:  # noqa: BLE001 - the Rust decoder raises plain Exceptions
         raise _decode_error(path, "AEDAT4", exc) from None
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise _decode_error(path, "AEDAT4", exc) from None
+        raise
     if not tracks:
         raise DataError("AEDAT4 file holds no event track", path)
     return sorted(tracks)
@@ -94,6 +104,8 @@ class FaeryReader(CameraReader):
         self._res = resolution
         if file_type in ("evt", "dat") and resolution is None:
             self._res = header_size(_header_lines(self.path))
+        if self._res is not None:
+            self._res = check_resolution(*self._res, self.path)
         self.fallback = self._res or fallback
 
     @property
@@ -120,6 +132,10 @@ class FaeryReader(CameraReader):
             raise
         except Exception as exc:  # noqa: BLE001 - the Rust decoders raise plain Exceptions
             raise _decode_error(self.path, kind, exc) from None
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise _decode_error(self.path, kind, exc) from None
+            raise
 
 
 def _events(packet: np.ndarray) -> EventArrays:
@@ -173,7 +189,7 @@ class CsvReader(CameraReader):
                 self.path,
             )
         self.off = b"-1" if "-1" in pol else b"0"
-        self._res = (sizes["x"], sizes["y"]) if "x" in sizes and "y" in sizes else None
+        self._res = check_resolution(sizes["x"], sizes["y"], self.path) if "x" in sizes and "y" in sizes else None
         self.fallback = self._res or fallback
 
     @property
@@ -197,3 +213,7 @@ class CsvReader(CameraReader):
             raise
         except Exception as exc:  # noqa: BLE001 - the Rust decoders raise plain Exceptions
             raise _decode_error(self.path, "CSV", exc) from None
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise _decode_error(self.path, "CSV", exc) from None
+            raise

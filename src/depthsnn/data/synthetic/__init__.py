@@ -15,6 +15,7 @@ from .generate import (
     SequenceInfo,
     generate_dataset,
     generate_sequence,
+    read_manifest,
     sequence_seeds,
     simulate_sequence,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "image_event_inds",
     "make_texture",
     "random_scene",
+    "read_manifest",
     "render",
     "sample_thresholds",
     "sequence_name",

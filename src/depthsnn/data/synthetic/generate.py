@@ -213,10 +213,56 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
+# The largest manifest read (one of 1000 sequences is ~200 kB).
+MAX_MANIFEST_BYTES = 16 << 20
+
+
+def read_manifest(path: str | Path) -> dict:
+    """A generated set's ``dataset.json``, checked: ``sequences`` (names), ``counts`` (per sequence:
+    ``events`` per camera, ``depth_labels``), ``total_depth_labels`` and ``config`` (a table).
+    Anything else (not JSON, truncated, wrong types, counts that disagree) is a one-line
+    :class:`DataError` naming the file."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise DataError(f"manifest is {path.stat().st_size} bytes, over {MAX_MANIFEST_BYTES}", path)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("manifest not found", path) from None
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise DataError(f"manifest is not valid JSON ({type(exc).__name__})", path) from None
+
+    def bad(what: str) -> DataError:
+        return DataError(f"manifest: {what}", path)
+
+    if not isinstance(doc, dict):
+        raise bad("expected a JSON object")
+    seqs, counts = doc.get("sequences"), doc.get("counts")
+    if not isinstance(seqs, list) or not all(isinstance(q, str) and q.startswith(SCENE) for q in seqs):
+        raise bad(f"'sequences' must be a list of {SCENE}<k> names")
+    if not isinstance(counts, dict) or set(counts) != set(seqs):
+        raise bad("'counts' must hold one entry per sequence")
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    for name, c in counts.items():
+        ev = c.get("events") if isinstance(c, dict) else None
+        if not (isinstance(ev, dict) and ev and all(count(v) for v in ev.values()) and count(c.get("depth_labels"))):
+            raise bad(f"counts of '{name}' must give events per camera and depth_labels as counts")
+    total = doc.get("total_depth_labels")
+    if not count(total) or total != sum(c["depth_labels"] for c in counts.values()):
+        raise bad("'total_depth_labels' is not the sum of the sequences' depth labels")
+    if not isinstance(doc.get("config", {}), dict):
+        raise bad("'config' must be a table")
+    return doc
+
+
 def _old_sequences(out: Path) -> set[str]:
     """Sequence names listed in an existing manifest (only these may be removed by --force)."""
+    if not (out / MANIFEST).is_file():
+        return set()
     try:
-        doc = json.loads((out / MANIFEST).read_text())
-        return {str(s) for s in doc["sequences"] if str(s).startswith(SCENE)}
-    except (OSError, ValueError, KeyError, TypeError):
+        return set(read_manifest(out / MANIFEST)["sequences"])
+    except DataError:
         return set()
