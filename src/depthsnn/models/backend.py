@@ -120,3 +120,34 @@ def _set_selection(selection: object | None, value: str) -> None:
     for cache in ("_selections", "_compiled_selections"):
         if isinstance(getattr(selection, cache, None), dict):
             getattr(selection, cache).clear()
+
+
+def implementations_used(device: torch.device | str) -> dict[str, str]:
+    """What spikingjelly actually ran for each neuron type on ``device`` since the selection caches
+    were last cleared (:func:`use_backend` clears them on entry): ``{"if": "triton", ...}``.
+
+    A torch-reference fallback reads ``torch-reference (<spikingjelly's reason>)``; the CPU always
+    runs spikingjelly's torch implementation. Neuron types that have not run are absent.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return {"all": "torch (cpu)"}
+    used: dict[str, str] = {}
+    for module_name in _NEURON_OPS:
+        selection = getattr(importlib.import_module(module_name), "_selection", None)
+        kind = module_name.rsplit(".", 1)[-1].rstrip("_")
+        found = []
+        for cache, tag in (("_selections", ""), ("_compiled_selections", " (compiled)")):
+            for key, impl in dict(getattr(selection, cache, {}) or {}).items():
+                if isinstance(key, tuple):  # (device index, reason): the reference loop ran
+                    found.append(f"torch-reference ({key[1]})")
+                elif impl is not None:
+                    found.append(f"{impl.name}{tag}")
+        if found:
+            used[kind] = ", ".join(dict.fromkeys(found))
+    return used
+
+
+def fallbacks_in(used: dict[str, str]) -> dict[str, str]:
+    """The entries of :func:`implementations_used` that ran spikingjelly's slow reference loop."""
+    return {k: v for k, v in used.items() if "torch-reference" in v}

@@ -16,6 +16,11 @@ from torch import nn
 from .presets import ModelConfig
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 (autocast) -> fp32; fp32 and fp64 unchanged: the depth read-out never accumulates in 16 bits."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class Integrator(base.MemoryModule):
     """Non-firing integrate neuron (NIR node ``I``): ``v[t] = v[t-1] + x[t]``, never resets.
 
@@ -32,13 +37,13 @@ class Integrator(base.MemoryModule):
         self.step_mode = step_mode
 
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One step: add ``x`` [B, ...] to the potential and return the potential."""
-        self.v = self.v + x
+        """One step: add ``x`` [B, ...] to the potential and return the potential (fp32, also under autocast)."""
+        self.v = self.v + _wide(x)
         return self.v
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        """``x_seq`` [T, B, ...] -> potential after each step [T, B, ...]."""
-        v_seq = self.v + torch.cumsum(x_seq, dim=0)
+        """``x_seq`` [T, B, ...] -> potential after each step [T, B, ...] (fp32, also under autocast)."""
+        v_seq = self.v + torch.cumsum(_wide(x_seq), dim=0)
         self.v = v_seq[-1]
         return v_seq
 

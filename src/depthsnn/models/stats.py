@@ -67,7 +67,7 @@ class SpikeRecorder:
         self.track_grad = track_grad
         self._layers = activation_layers(model)
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._counts: dict[str, list[float]] = {}
+        self._counts: dict[str, list] = {}  # name -> [spikes, nonzero (device tensors), neuron_steps, spiking]
         self._last_rates: dict[str, torch.Tensor] = {}
 
     def __enter__(self) -> SpikeRecorder:
@@ -92,10 +92,13 @@ class SpikeRecorder:
     def _hook(self, name: str, spiking: bool):
         def hook(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
             out = output.detach()
-            c = self._counts.setdefault(name, [0.0, 0, 0, spiking])
-            c[0] += float(out.sum())
-            c[1] += int(torch.count_nonzero(out))
-            c[2] += out.numel()
+            # Sums stay on the tensor's device (no host sync per layer and step; read in stats()).
+            spikes, nonzero = out.sum(dtype=torch.float64), torch.count_nonzero(out)
+            c = self._counts.get(name)
+            if c is None:
+                self._counts[name] = [spikes, nonzero, out.numel(), spiking]
+            else:
+                c[0], c[1], c[2] = c[0] + spikes, c[1] + nonzero, c[2] + out.numel()
             if spiking and self.track_grad and output.requires_grad:
                 self._last_rates[name] = output.mean()
 
@@ -103,7 +106,7 @@ class SpikeRecorder:
 
     def stats(self) -> dict[str, LayerStats]:
         """Accumulated statistics per layer name (layers that ran at least once)."""
-        return {n: LayerStats(c[0], c[1], c[2], c[3]) for n, c in self._counts.items()}
+        return {n: LayerStats(float(c[0]), int(c[1]), c[2], c[3]) for n, c in self._counts.items()}
 
     def total(self) -> LayerStats:
         """Statistics summed over spiking layers."""

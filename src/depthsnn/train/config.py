@@ -42,7 +42,15 @@ class TrainConfig:
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
     Defaults (8 epochs, batch 2; SNN/HNN lr 1e-3 decayed x0.3 after epochs 4 and 6) suit the
     tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
-    paper-size network with lr 2e-4, batch 1, 30-70 epochs. ``amp`` enables mixed precision where the device supports it (CUDA).
+    paper-size network with lr 2e-4, batch 1, 30-70 epochs.
+
+    Speed (no effect on the result except ``amp`` and ``compile``): ``amp`` trains under bf16
+    autocast on CUDA with every neuron's state kept fp32 (:mod:`depthsnn.models.precision`; CPU
+    trains in fp32). ``preload_mb``: the train and validation samples are binned once and held in
+    memory (GPU memory on CUDA when they fit) when they take at most this many MB, else binned per
+    step by DataLoader workers; 0 never preloads. ``num_workers``: binning processes (None: up to
+    8 on CUDA, 0 on CPU, for the per-step loader; preloading uses up to the core count).
+    ``compile``: ``torch.compile`` the U-Net core (spikingjelly's neuron ops are compile-ready).
     """
 
     model: str = "snn-tiny"
@@ -62,7 +70,9 @@ class TrainConfig:
     device: str = "auto"
     backend: str = "auto"
     amp: bool = True
-    num_workers: int = 0
+    num_workers: int | None = None
+    preload_mb: int = 8192
+    compile: bool = False
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     augment: list[str] = field(default_factory=lambda: ["auto"])
@@ -75,7 +85,8 @@ class TrainConfig:
             (self.lr_gamma is None or self.lr_gamma > 0, f"lr_gamma must be > 0, got {self.lr_gamma}"),
             (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (self.rate_penalty is None or self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
-            (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
+            (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
+            (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
         ]
         for ok, problem in checks:
             if not ok:

@@ -9,11 +9,12 @@ killed at any point loses at most the epoch in progress.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
+import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,10 +27,13 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..config import to_dict
 from ..data.dataset import EventDepthDataset
+from ..data.memory import InMemorySamples, MemoryBatches, sample_bytes
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
-from ..evaluate.runner import evaluate_model
 from ..models import DepthNet, SpikeRecorder, select_backend, use_backend
+from ..models.backend import fallbacks_in, implementations_used
+from ..models.precision import NeuronFallbackWarning, prepare_precision, warn_fallbacks
+from ..models.runner import evaluate_model
 from .augment import augment_batch, batch_generator, resolve_augmentations
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_from_dict
@@ -46,7 +50,9 @@ LAST = "last.pt"
 BEST = "best.pt"
 METRICS_LOG = "metrics.jsonl"
 # Fields that may differ between a run and its resumption (they do not change the result).
-RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "backend"}
+RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "backend", "preload_mb"}
+# Batches between progress-bar updates: each update reads the device's running sums (a host sync).
+POSTFIX_EVERY = 25
 RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma", "rate_penalty")
 
 
@@ -72,11 +78,37 @@ def _subset(ds: EventDepthDataset, limit: int | None):
     return ds if limit is None or limit >= len(ds) else Subset(ds, range(limit))
 
 
-def _autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when asked for and supported; a no-op elsewhere (CPU trains in fp32)."""
-    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _workers(cfg: TrainConfig, device: torch.device) -> int:
+    """DataLoader workers of the per-step loader: ``num_workers``, or up to 8 on CUDA and 0 on CPU."""
+    if cfg.num_workers is not None:
+        return cfg.num_workers
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
+
+
+def _preload(sets: dict, cfg: TrainConfig, device: torch.device, progress: bool) -> dict | None:
+    """Every subset of ``sets`` binned once into memory, or None when over ``preload_mb`` (or off).
+
+    On CUDA the tensors move to the GPU when they take under a quarter of its free memory, else
+    into pinned host memory: either way no binning and no pageable copy remains per step.
+    """
+    n = sum(len(s) for s in sets.values())
+    if cfg.preload_mb == 0 or n == 0:
+        return None
+    first = next(s for s in sets.values() if len(s))
+    need = sample_bytes(first) * n  # float32 frames: an upper bound of the compact store
+    if need > cfg.preload_mb * 2**20:
+        warnings.warn(f"{n} samples need up to {need / 2**20:.0f} MB in memory, over preload_mb = {cfg.preload_mb}: "
+                      "binning them every epoch instead (raise preload_mb to preload)", stacklevel=3)
+        return None
+    workers = min(os.cpu_count() or 1, 8) if n >= 32 else 0
+    stores = {k: InMemorySamples.load(s, num_workers=workers, progress=f"bin {k} samples" if progress else False)
+              for k, s in sets.items()}
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if sum(st.nbytes for st in stores.values()) < free / 4:
+            return {k: st.to(device) for k, st in stores.items()}
+        return {k: st.pin_memory() for k, st in stores.items()}
+    return stores
 
 
 def _check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> TrainConfig:
@@ -143,6 +175,11 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
 
     mcfg = cfg.model_config()
     model = DepthNet(mcfg).to(device)
+    warn_fallbacks(model, device)
+    precision = prepare_precision(model, device, cfg.amp, select_backend(cfg.backend, device))
+    if cfg.compile:
+        # In place (the state_dict keys stay); no layout optimisation, as spikingjelly advises (#753).
+        model.core.compile(options={"layout_optimization": False})
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.lr_milestones, gamma=cfg.lr_gamma)
     if ckpt is not None:
@@ -156,11 +193,20 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     sampler = DistributedSampler(
         train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed
     )
-    loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0,
-    )
-    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+    stores = _preload({"train": train_set, "val": val_set}, cfg, device, progress and info.is_main)
+    if stores is not None:  # the same batches as the DataLoader below, served from memory
+        loader = MemoryBatches(stores["train"], sampler, cfg.batch_size, device)
+        val_loader = MemoryBatches(stores["val"], range(len(val_set)), cfg.batch_size, device)
+    else:
+        workers = _workers(cfg, device)
+        loader = DataLoader(
+            train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
+            pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        )
+        val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=workers,
+                                pin_memory=device.type == "cuda")
+    runtime = {"device": str(device), "precision": precision.describe(), "compiled": cfg.compile,
+               "preloaded": stores is not None}
     loss_fn = DepthLoss(grad_weight=cfg.grad_weight, rate_weight=cfg.rate_penalty, si_lambda=cfg.si_lambda)
     to_metres = to_metres_fn(cfg)
 
@@ -173,12 +219,14 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     for epoch in range(start_epoch, cfg.epochs):
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        train_stats = _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres)
+        train_stats = _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress,
+                                   to_metres, precision, runtime)
         scheduler.step()
         train_time = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_stats,
                   "train_time_s": train_time,
-                  "train_samples_per_s": train_stats["samples"] * info.world_size / max(train_time, 1e-9)}
+                  "train_samples_per_s": train_stats["samples"] * info.world_size / max(train_time, 1e-9),
+                  "runtime": runtime}
         if info.is_main:
             if len(val_set):
                 res = evaluate_model(model, val_loader, device=device, to_metres=to_metres,
@@ -215,45 +263,48 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     return TrainResult(out, cfg.epochs, best_epoch, best_mde, last_metrics, out / BEST, out / LAST)
 
 
-def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres) -> dict:
+def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres,
+                 precision, runtime) -> dict:
     net.train()
-    sums = {"loss": 0.0, "si": 0.0, "grad": 0.0, "abs_err_m": 0.0, "valid_px": 0.0}
+    # Running sums stay on the device; the host reads them every POSTFIX_EVERY batches (progress bar)
+    # and once at the end of the epoch, so a GPU step never waits for the host.
+    sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, si, grad (x samples), |err| m, valid px
     samples = 0
     augs = resolve_augmentations(cfg.augment, cfg.data.cameras)
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-               disable=not (progress and info.is_main), leave=False)
+    show = progress and info.is_main
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not show, leave=False)
     with SpikeRecorder(model, track_grad=cfg.rate_penalty > 0) as rec:
         for i, (frames, depth, mask) in enumerate(bar):
-            frames, depth, mask = frames.to(device), depth.to(device), mask.to(device)
+            frames = frames.to(device, non_blocking=True)
+            depth, mask = depth.to(device, non_blocking=True), mask.to(device, non_blocking=True)
             if augs:
                 frames, depth, mask = augment_batch(frames, depth, mask, augs,
                                                     batch_generator(cfg.seed, epoch, i, info.rank))
-            with _autocast(device, cfg.amp):
+            with precision.autocast():
                 out = net(frames)
             heads = tuple(h.float() for h in out.heads)
             terms = loss_fn(heads, depth, mask, rate=rec.rate_penalty() if cfg.rate_penalty > 0 else None)
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
             optimizer.step()
+            b = frames.shape[0]
+            samples += b
             with torch.no_grad():
                 pred, gt = heads[-1], depth
                 if to_metres is not None:
                     pred, gt = to_metres(pred), to_metres(gt)
-                sums["abs_err_m"] += float(((pred - gt).abs() * mask).sum())
-                sums["valid_px"] += float(mask.sum())
-            b = frames.shape[0]
-            samples += b
-            sums["loss"] += float(terms.total.detach()) * b
-            sums["si"] += float(terms.scale_invariant.detach()) * b
-            sums["grad"] += float(terms.gradient.detach()) * b
-            rate = rec.total().rate
-            bar.set_postfix(loss=f"{sums['loss'] / samples:.4f}",
-                            mde=f"{100 * sums['abs_err_m'] / max(sums['valid_px'], 1):.1f}cm",
-                            rate=f"{100 * rate:.1f}%")
+                parts = (terms.total * b, terms.scale_invariant * b, terms.gradient * b,
+                         ((pred - gt).abs() * mask).sum(), mask.sum())
+                sums += torch.stack([t.detach().double() for t in parts])
+            if "neurons" not in runtime:
+                _record_neurons(model, device, runtime, show)
+            if show and (i % POSTFIX_EVERY == 0 or i == len(loader) - 1):
+                loss, _, _, err, px = sums.tolist()
+                bar.set_postfix(loss=f"{loss / samples:.4f}", mde=f"{100 * err / max(px, 1):.1f}cm",
+                                rate=f"{100 * rec.total().rate:.1f}%")
         total = rec.total()
-    loss, si, grad, err, px = all_reduce_mean(
-        [sums["loss"] / samples, sums["si"] / samples, sums["grad"] / samples, sums["abs_err_m"], sums["valid_px"]], info
-    )
+    loss, si, grad, err, px = sums.tolist()
+    loss, si, grad, err, px = all_reduce_mean([loss / samples, si / samples, grad / samples, err, px], info)
     return {
         "train_loss": loss, "train_si": si, "train_grad": grad,
         # Pixel-weighted running MDE over the epoch (validation reports the per-frame mean).
@@ -261,6 +312,25 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
         "train_firing_rate": total.rate if total.neuron_steps and model.cfg.kind != "ann" else None,
         "samples": samples,
     }
+
+
+def _record_neurons(model, device, runtime: dict, show: bool) -> None:
+    """After the first step: what spikingjelly ran for the neurons, printed, kept in ``runtime`` (the
+    metrics log), and a warning naming each neuron type that fell back to the slow reference loop."""
+    if model.cfg.kind == "ann":
+        runtime["neurons"] = {}
+        return
+    used = implementations_used(device)
+    if runtime["precision"]["neurons"] == "spikingjelly":
+        used = {k: v for k, v in used.items() if v.startswith("torch-reference")} or {
+            "if/lif": "triton (spikingjelly precision API: bf16 input, fp32 state)"}
+    runtime["neurons"] = used
+    for kind, what in fallbacks_in(used).items():
+        warnings.warn(f"{kind} neurons ran spikingjelly's slow reference loop on {device}: {what}",
+                      NeuronFallbackWarning, stacklevel=2)
+    if show:
+        tqdm.write(f"neurons on {device}: " + ", ".join(f"{k}: {v}" for k, v in used.items())
+                   + f"; precision {runtime['precision']['mode']}")
 
 
 def _truncate_log(path: Path, epochs_done: int) -> None:
