@@ -247,3 +247,46 @@ def test_energy_cli_engine_option_and_bad_jobs(tiny_checkpoints, tmp_path, capsy
     assert main(["energy", ck, "--jobs", "0", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--jobs must be >= 1" in err and len(err.splitlines()) == 1
+
+
+def test_first_device_sample_is_checked_against_the_engine(monkeypatch):
+    """The GPU path's start-up check, exercised on the CPU: the first sample is compared with the
+    event-driven engine; a difference warns, moves the simulator to the CPU and returns the engine's
+    result; later samples run the (CPU) fast path."""
+    from depthsnn.simulate.fast import result_difference
+
+    graph = _graph("snn-tiny", seed=6)
+    x = _events((2, 4, 32, 48), seed=7)
+    ref = EventSimulator(graph).run(x, record_spikes=True)
+
+    ok = FastSimulator(graph)
+    ok._checked = False  # as on a GPU
+    assert result_difference(ref, ok.run(x, record_spikes=True)) is None
+    assert ok._checked and ok.device_note is None and ok.fast_runs == 1
+
+    bad = FastSimulator(graph)
+    bad._checked = False
+    real = bad._run
+
+    def off_by_one_ulp(xs, record):
+        res = real(xs, record)
+        res.outputs = np.nextafter(res.outputs, np.inf)
+        return res
+
+    monkeypatch.setattr(bad, "_run", off_by_one_ulp)
+    with pytest.warns(RuntimeWarning, match="differed from the event-driven engine"):
+        got = bad.run(x)
+    assert got.outputs.tobytes() == ref.outputs.tobytes() and got.spikes == {}
+    assert bad.device.type == "cpu" and "differed" in bad.engine
+    monkeypatch.setattr(bad, "_run", real)
+    _assert_same(ref, bad.run(x, record_spikes=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_bit_identical_on_cuda():
+    graph = _graph("snn-tiny", seed=8)
+    x = _events((3, 4, 32, 48), seed=9)
+    sim = FastSimulator(graph, np.float32, QuantConfig(weight_bits=8), device="cuda")
+    got = sim.run(x, record_spikes=True)
+    assert sim.device.type == "cuda" and sim.device_note is None, sim.engine
+    _assert_same(EventSimulator(graph, np.float32, QuantConfig(weight_bits=8)).run(x, record_spikes=True), got)

@@ -191,6 +191,29 @@ def test_input_pipeline_serves_1000_samples_per_second():
     assert rate >= 1000, rate
 
 
+@pytest.mark.slow
+def test_compiled_training_step_equals_eager():
+    """``compile = true`` (torch.compile of the core, in place) computes the eager loss and gradients."""
+    from depthsnn.train.losses import DepthLoss
+
+    torch.manual_seed(0)
+    eager, compiled = build_model("snn-tiny"), build_model("snn-tiny")
+    compiled.load_state_dict(eager.state_dict())
+    compiled.core.compile(options={"layout_optimization": False})
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints keep their keys
+    x = _events(2, 1, 4, 32, 48)
+    gt = torch.rand(2, 32, 48, generator=torch.Generator().manual_seed(1)) + 0.5
+    loss = DepthLoss()
+    losses = []
+    for m in (eager, compiled):
+        total = loss(m(x).heads, gt, gt > 0.7).total
+        total.backward()
+        losses.append(total.detach())
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device (none on this machine)")
 def test_bf16_training_step_runs_fused_on_cuda():
     """The crash of design.md s.10: one bf16 training step of the SNN on the triton kernels."""

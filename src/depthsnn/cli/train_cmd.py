@@ -19,6 +19,11 @@ The run folder (--out) receives last.pt (every epoch), best.pt (best validation 
 metrics.jsonl (one line per epoch) and config.json. --resume continues from last.pt with the
 saved configuration (only epochs, device, num_workers and backend may change).
 
+Speed: the samples are binned once and held in memory (GPU memory on CUDA) when they fit in
+preload_mb (default 8192); on CUDA training runs under bf16 autocast with fp32 neuron state
+(--set amp=false for fp32); the neuron kernels spikingjelly ran are printed and kept in
+metrics.jsonl ("runtime"), and a fallback to its slow reference loop is a warning.
+
 Several processes: --nproc N re-launches itself under torchrun (DistributedDataParallel, gloo on
 CPU, nccl on GPU); or call torchrun yourself:
   torchrun --nproc_per_node 2 -m depthsnn.cli.main train ...
@@ -51,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--backend", choices=["auto", "torch", "triton", "cuda"],
                    help="spikingjelly neuron kernels (default auto: fastest available on the device)")
+    p.add_argument("--compile", action="store_const", const=True, default=None,
+                   help="torch.compile the network core (exact; pays off on a GPU, see BENCHMARKS.md)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--augment", metavar="LIST",
                    help="label-exact training augmentations, comma-separated: auto (default: polarity; "
@@ -65,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _FLAGS = {
     "model": "model", "data": "data.root", "split": "data.split", "modality": "data.cameras",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "out": "out", "device": "device",
-    "backend": "backend", "seed": "seed", "augment": "augment",
+    "backend": "backend", "seed": "seed", "augment": "augment", "compile": "compile",
 }
 
 

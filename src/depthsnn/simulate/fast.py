@@ -40,13 +40,22 @@ units (float weights spanning too many binades for the input at hand), a failed 
 batch input make :meth:`FastSimulator.run` hand the sample to the event-driven engine;
 :attr:`FastSimulator.fallbacks` records each such sample and why, and :attr:`FastSimulator.engine`
 says it in words (the energy report carries it).
+
+On a GPU (``device="cuda"``) the same dense arithmetic runs with TF32 off and deterministic cuDNN
+algorithms; the integer argument above holds for any summation order, so only a kernel that does
+not sum products exactly (TF32, Winograd/FFT) could differ. Two checks guard that: the tripwire
+runs on the device, and the first sample is also run by the event-driven engine (CPU) and
+compared field by field; any difference moves the simulator to the CPU for good and
+:attr:`FastSimulator.device_note` says why (the energy report carries it in ``engine``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -110,8 +119,11 @@ class FastSimulator:
     """
 
     def __init__(self, graph: NetGraph, dtype: type = np.float32, quantization: QuantConfig | None = None,
-                 threads: int | None = 1):
+                 threads: int | None = 1, device: str | torch.device = "cpu"):
         self.event = EventSimulator(graph, dtype, quantization)
+        self.device = torch.device(device)
+        self.device_note: str | None = None
+        self._checked = self.device.type == "cpu"  # the first sample on a GPU is checked against the engine
         self.graph, self.dtype, self.threads = self.event.graph, self.event.dtype, threads
         self.fast_runs = 0
         self.fallbacks: Counter[str] = Counter()
@@ -133,14 +145,23 @@ class FastSimulator:
                 if leaf not in self.event.binary and self.graph.node(leaf).op != "input":
                     self.refusal = f"analog layer {leaf} feeds {n.name}: its sums are not integer sums"
         if self.refusal is None:
-            self.refusal = _tripwire({(c.q.shape[-1], c.stride, c.padding) for c in self.convs.values()})
+            shapes = {(c.q.shape[-1], c.stride, c.padding) for c in self.convs.values()}
+            if self.device.type != "cpu":
+                with _exact_kernels():
+                    why = _tripwire(shapes, self.device)
+                if why is not None:
+                    self._to_cpu(f"{why} on {self.device}")
+            self.refusal = _tripwire(shapes)
 
     @property
     def engine(self) -> str:
         """``fast`` when every sample so far took the fast path, else what fell back."""
+        where = "" if self.device.type == "cpu" else f" on {self.device}"
+        if self.device_note:
+            where = f" ({self.device_note})"
         if not self.fallbacks:
-            return "fast"
-        return f"fast; {sum(self.fallbacks.values())} of {self.fast_runs + sum(self.fallbacks.values())} " \
+            return "fast" + where
+        return f"fast{where}; {sum(self.fallbacks.values())} of {self.fast_runs + sum(self.fallbacks.values())} " \
                "samples event-driven (" + "; ".join(f"{k}: {v}" for k, v in self.fallbacks.items()) + ")"
 
     def run(self, x_seq: np.ndarray | torch.Tensor, record_spikes: bool = False) -> SimResult:
@@ -153,13 +174,32 @@ class FastSimulator:
                 raise NotExact("batch input")  # the engine loops over the batch
             if tuple(x.shape[1:]) != tuple(self.graph.input.shape):
                 return self.event.run(x_seq, record_spikes)  # raises the engine's error for a wrong shape
-            with torch.no_grad(), _torch_threads(self.threads):
-                res = self._run(x.to(self.dtype), record_spikes)
+            with torch.no_grad(), _torch_threads(self.threads), _exact_kernels():
+                res = self._run(x.to(self.dtype).to(self.device), record_spikes or not self._checked)
         except NotExact as why:
             self.fallbacks[str(why)] += 1
             return self.event.run(x_seq, record_spikes)
+        if not self._checked:
+            self._checked = True
+            ref = self.event.run(x_seq, record_spikes=True)
+            diff = result_difference(ref, res)
+            if diff is not None:
+                self._to_cpu(f"{self.device} result differed from the event-driven engine on the first sample "
+                             f"({diff})")
+                if not record_spikes:
+                    ref.spikes = {}
+                return ref
+            if not record_spikes:
+                res.spikes = {}
         self.fast_runs += 1
         return res
+
+    def _to_cpu(self, why: str) -> None:
+        warnings.warn(f"fast path: {why}; running on the CPU", RuntimeWarning, stacklevel=3)
+        self.device, self.device_note, self._checked = torch.device("cpu"), f"{why}; ran on the CPU", True
+        for conv in self.convs.values():
+            conv.limbs.clear()
+            conv.abs_q = conv.abs_q.cpu()
 
     # -- the dense computation -----------------------------------------------------------------
     def _run(self, x: torch.Tensor, record_spikes: bool) -> SimResult:
@@ -196,18 +236,18 @@ class FastSimulator:
                 active = int(torch.count_nonzero(inp))
                 c.active_neuron_updates += active
                 c.input_events += active
-                state = torch.zeros(n.shape, dtype=self.dtype)
+                state = torch.zeros(n.shape, dtype=self.dtype, device=x.device)
                 out = torch.empty_like(inp)
                 for t in range(T):
                     out[t], sf, state = neuron_step(n.op, p, state, inp[t], g.dt, self.dtype)
                 if n.op != "integrator":
                     c.spikes += int(torch.count_nonzero(out))
                     if record_spikes:
-                        spikes[n.name] = out.numpy().astype(bool)
+                        spikes[n.name] = out.cpu().numpy().astype(bool)
                 values[n.name] = out
             else:  # pragma: no cover - NetGraph.validate admits no other op
                 raise NotExact(f"node type {n.op}")
-        outputs = values[g.output.name].numpy().copy()
+        outputs = values[g.output.name].cpu().numpy().copy()
         return SimResult(outputs, counts, spikes)
 
     def _conv(self, conv: _Conv, values, nz, c, T: int) -> torch.Tensor:
@@ -219,7 +259,8 @@ class FastSimulator:
             events = int(per_pos.sum())
             if events:
                 c.input_events += events * sc.factor ** 2
-                syn = int((per_pos * (sc.reach_y[:, None] * sc.reach_x[None, :])).sum()) * sc.c_out
+                reach = sc.reach_y[:, None].to(per_pos.device) * sc.reach_x[None, :].to(per_pos.device)
+                syn = int((per_pos * reach).sum()) * sc.c_out
                 if leaf in self.event.binary:
                     c.acs += syn
                 else:
@@ -238,7 +279,7 @@ class FastSimulator:
         xmax = sum(float(a.max()) for _, a in groups.values() if a.numel())
         ho, wo = plan.out_hw
         if xmax == 0.0:
-            acc = torch.zeros((T, plan.c_out, ho, wo), dtype=torch.float64)
+            acc = torch.zeros((T, plan.c_out, ho, wo), dtype=torch.float64, device=self.device)
         else:
             fan = conv.q.shape[1] * conv.q.shape[2] * conv.q.shape[3]
             if fan * xmax >= _F32_EXACT:
@@ -247,7 +288,7 @@ class FastSimulator:
                 # The static bound fails: bound A per output neuron from the data, a float32 conv of
                 # |Q| whose relative error is below (fan + 1) * 2**-24 (< 0.5 %), so 1 % is a safe margin.
                 abs_in = _sum_upsampled([(f, a) for (f, _), (_, a) in groups.items()])
-                a = F.conv2d(abs_in.float(), conv.abs_q, stride=conv.stride, padding=conv.padding)
+                a = F.conv2d(abs_in.float(), conv.abs_q.to(self.device), stride=conv.stride, padding=conv.padding)
                 if fan > 2 ** 16 or float(a.max()) * 1.01 >= _F64_EXACT:
                     raise NotExact(f"synaptic sums of {conv.node} exceed float64's exact integers")
             bits = int(math.floor(math.log2(_F32_EXACT / (fan * xmax) + 1)))
@@ -268,7 +309,7 @@ class FastSimulator:
         if plan.scale != 1.0:
             acc = acc * plan.scale
         if plan.bias is not None:
-            acc = acc + plan.bias[:, None, None]
+            acc = acc + plan.bias.to(acc.device)[:, None, None]
         return acc.to(self.dtype).contiguous()
 
     def _limb_conv(self, conv: _Conv, bits: int, f: int, hw: tuple[int, int], xs: torch.Tensor,
@@ -291,7 +332,7 @@ class FastSimulator:
                 # K[o, i, ry, rx, a, b] = sum over taps landing on source offset (a, b) in phase (ry, rx)
                 w = np.einsum("rak,sbl,oikl->orsiab", m, m, w).reshape(-1, w.shape[1], m.shape[1], m.shape[1])
                 fold = (-lo, m.shape[1] - 1 + lo)  # left / right padding at the source resolution
-            conv.limbs[key] = (torch.as_tensor(w, dtype=torch.float32), fold)
+            conv.limbs[key] = (torch.as_tensor(w, dtype=torch.float32, device=self.device), fold)
         w, fold = conv.limbs[key]
         xs = xs.float()  # integers below 2**24 (checked by the caller): exact in float32
         if fold is not None:
@@ -324,7 +365,34 @@ def _sum_upsampled(parts: list[tuple[int, torch.Tensor]]) -> torch.Tensor:
     return out
 
 
-def _tripwire(shapes: set[tuple[int, int, int]]) -> str | None:
+@contextlib.contextmanager
+def _exact_kernels():
+    """CUDA convolutions and matmuls in true float32 (no TF32) with deterministic cuDNN algorithms,
+    restored afterwards. No effect on CPU arithmetic."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    cudnn.allow_tf32 = matmul.allow_tf32 = False
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
+
+
+def result_difference(a: SimResult, b: SimResult) -> str | None:
+    """The first field where two simulation results differ (output bits, spikes, counts), or None."""
+    if a.outputs.dtype != b.outputs.dtype or a.outputs.tobytes() != b.outputs.tobytes():
+        return "output values"
+    for k in a.spikes.keys() | b.spikes.keys():
+        if k not in a.spikes or k not in b.spikes or not np.array_equal(a.spikes[k], b.spikes[k]):
+            return f"spikes of {k}"
+    for x, y in zip(a.counts.layers, b.counts.layers, strict=True):
+        if asdict(x) != asdict(y):
+            return f"counts of {x.name}"
+    return None
+
+
+def _tripwire(shapes: set[tuple[int, int, int]], device: torch.device | str = "cpu") -> str | None:
     """None if float32 conv2d sums integer products exactly for each (kernel, stride, padding) used,
     else the reason the fast path is refused (a reduced-precision or transform-based conv kernel)."""
     g = torch.Generator().manual_seed(0)
@@ -333,7 +401,7 @@ def _tripwire(shapes: set[tuple[int, int, int]]) -> str | None:
         # |w| <= 2**24 / (16 * k * k * 3): sums reach close to 2**24, so any lost bit shows.
         lim = int(_F32_EXACT // (16 * k * k * 3))
         w = torch.randint(-lim, lim + 1, (8, 16, k, k), generator=g).float()
-        fast = F.conv2d(x, w, stride=s, padding=p)
+        fast = F.conv2d(x.to(device), w.to(device), stride=s, padding=p).cpu()
         exact = F.conv2d(x.double(), w.double(), stride=s, padding=p)
         if not torch.equal(fast.double(), exact):
             return f"float32 conv2d is not exact on integers here (kernel {k}, stride {s})"

@@ -160,12 +160,15 @@ def simulate_dataset(
     check_dense: bool = False,
     progress: bool | str = False,
     engine: str = "event",
+    device: str = "cpu",
 ) -> DatasetSimulation:
     """Simulate up to ``samples`` items of ``dataset`` (evenly spaced) event-driven.
 
     ``engine``: ``"event"`` (:class:`EventSimulator`) or ``"fast"``
     (:class:`~.fast.FastSimulator`: the same spikes, counts and outputs bit for bit from dense
     integer-exact arithmetic, handing any sample it cannot prove exact to the event engine).
+    ``device``: where the fast path's dense arithmetic runs (``cuda``: the same bits, see
+    :mod:`.fast`); the event engine always runs on the CPU.
     """
     idx = sample_indices(len(dataset), samples)
     if engine == "fast":
@@ -173,7 +176,7 @@ def simulate_dataset(
 
         # One thread: on a shared 2-core machine two threads ran 10-20x slower (measured 2026-12-02);
         # the energy stage uses the cores with one process per precision instead.
-        sim = FastSimulator(net.graph, dtype, quantization, threads=1)
+        sim = FastSimulator(net.graph, dtype, quantization, threads=1, device=device)
     elif engine == "event":
         sim = EventSimulator(net.graph, dtype, quantization)
     else:
