@@ -26,6 +26,21 @@ parameters, inputs/outputs and potentials, each priced by memory size. Every bre
 ``ops`` (synaptic + neuron + routing), ``addressing`` and ``memory`` (params, in/out, potentials);
 the last two are 0 for profiles without memory figures, and the notes say they were not modelled.
 
+Dense profiles with a launch floor (``timing.kernel_launch_s``: gpu_h200, the Blouw et al. 2019
+platforms, Jetson AGX Orin) add a latency-and-power model calibrated on measurements
+(:mod:`.dense`)::
+
+    latency  = kernels * kernel_launch_s + neuron_layers * neuron_layer_s + MACs / throughput
+    dynamic  = MACs * e_mac + busy_power * (launch floor)          (above idle)
+    static   = idle (static_power_w) * max(window, latency)
+
+Time-stepped chips with ``energy.e_step_pj`` pay it once per time step (management cores,
+barrier synchronisation): the ``overhead_mj`` part of the dynamic energy.
+
+Two figures come out of every breakdown (design.md s.11): ``dynamic_mj`` (above idle) and, when
+a window is given (``latency_s``: one depth map per window, the board idling in between),
+``per_map_mj`` = dynamic + static power over max(window, own latency): what a battery pays.
+
 All energies are per inference (counts are divided by ``counts.samples``) and in millijoules.
 """
 
@@ -34,6 +49,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..simulate.counts import LayerCounts, SimCounts
+from .dense import launch_floor_s, layer_kernels
 from .memory import MemoryTraffic, memory_traffic
 from .profile import HardwareProfile
 
@@ -66,6 +82,8 @@ class EnergyBreakdown:
     memory_potential_mj: float = 0.0
     memory_modelled: bool = False
     traffic: dict | None = None
+    overhead_mj: float = 0.0
+    window_s: float | None = None
 
     @property
     def synaptic_mj(self) -> float:
@@ -82,7 +100,16 @@ class EnergyBreakdown:
 
     @property
     def dynamic_mj(self) -> float:
-        return self.ops_mj + self.addressing_mj + self.memory_mj
+        """Energy above idle: ops, addressing, memory and per-step / launch overheads."""
+        return self.ops_mj + self.addressing_mj + self.memory_mj + self.overhead_mj
+
+    @property
+    def per_map_mj(self) -> float | None:
+        """Energy per depth map at the sensor's rate (dynamic + static over the window); None
+        without a window or without a static power."""
+        if self.window_s is None or self.static_mj is None:
+            return None
+        return self.total_mj
 
     @property
     def static_included(self) -> bool:
@@ -95,7 +122,8 @@ class EnergyBreakdown:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(synaptic_mj=self.synaptic_mj, ops_mj=self.ops_mj, memory_mj=self.memory_mj,
-                 dynamic_mj=self.dynamic_mj, total_mj=self.total_mj, static_included=self.static_included)
+                 dynamic_mj=self.dynamic_mj, total_mj=self.total_mj, per_map_mj=self.per_map_mj,
+                 static_included=self.static_included)
         return d
 
 
@@ -111,6 +139,9 @@ def estimate_latency(counts: SimCounts, profile: HardwareProfile) -> float | Non
     """
     if profile.time_step_s is not None:
         return profile.time_step_s * counts.timesteps
+    if profile.launch_model and profile.execution == "dense":
+        kernels, neurons = layer_kernels(counts.layers)
+        return launch_floor_s(profile, kernels, neurons) + counts.per_inference("dense_ops") / profile.throughput_ops_per_s
     if profile.throughput_ops_per_s is not None:
         if profile.execution == "dense":
             ops = counts.per_inference("dense_ops")
@@ -133,8 +164,9 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
         t = memory_traffic(counts.layers, counts.timesteps, counts.samples, profile)
         latency = latency_s if latency_s is not None else estimate_latency(counts, profile)
         return _memory_breakdown(t, profile, latency, ["the SNN's convs with spike input are priced per "
-                                                       "input event, those with graded input densely"])
+                                                       "input event, those with graded input densely"], latency_s)
     notes: list[str] = []
+    overhead_mj = 0.0
     used = ["e_syn_op_pj", "e_neuron_active_pj"]
     updates = counts.per_inference("neuron_updates")
     active = counts.per_inference("active_neuron_updates")
@@ -149,6 +181,11 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
         neuron_pj = active * profile.e_neuron_active_pj + idle * e_idle
         routing_pj = 0.0
         notes.append("dense execution: every synapse at every step costs one MAC (dense_ops)")
+        if profile.launch_model:
+            kernels, neurons = layer_kernels(counts.layers)
+            overhead_mj = (profile.busy_power_w or 0.0) * launch_floor_s(profile, kernels, neurons) * 1e3
+            used += ["kernel_launch_s", "neuron_layer_s", "busy_power_w", "throughput_ops_per_s"]
+            notes.append(f"launch floor: {kernels} kernels + {neurons} neuron layers per forward pass")
     else:
         ac_pj = counts.per_inference("acs") * profile.e_syn_op_pj
         macs = counts.per_inference("macs")
@@ -180,12 +217,15 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
             per_spike += profile.hops_per_spike * profile.e_hop_pj
             used += ["e_hop_pj", "hops_per_spike"]
         routing_pj = counts.per_inference("spikes") * per_spike
+        if profile.e_step_pj is not None:
+            overhead_mj = profile.e_step_pj * counts.timesteps * PJ_TO_MJ
+            used.append("e_step_pj")
+            notes.append(f"per-time-step management and synchronisation: {counts.timesteps} steps")
 
-    latency = latency_s
-    if latency is None:
-        latency = estimate_latency(counts, profile)
-        if latency is not None:
-            used.append("time_step_s" if profile.time_step_s is not None else "throughput_ops_per_s")
+    own = estimate_latency(counts, profile)
+    if own is not None:
+        used.append("time_step_s" if profile.time_step_s is not None else "throughput_ops_per_s")
+    latency = _static_latency(latency_s, own)
     static_mj: float | None = None
     if profile.static_power_w is None:
         notes.append("static energy not included: the profile gives no static power")
@@ -206,7 +246,17 @@ def energy_per_inference(counts: SimCounts, profile: HardwareProfile,
         latency_s=latency,
         notes=notes,
         estimated_fields=_used_estimates(profile, used),
+        overhead_mj=overhead_mj,
+        window_s=latency_s,
     )
+
+
+def _static_latency(window_s: float | None, own_s: float | None) -> float | None:
+    """Time static power is paid per inference: the window (one map per window), or the platform's
+    own latency when it is longer (it cannot keep up); the own latency when no window is given."""
+    if window_s is None:
+        return own_s
+    return window_s if own_s is None else max(window_s, own_s)
 
 
 NO_MEMORY_NOTE = ("memory traffic and addressing not modelled: the profile's per-op figures are all "
@@ -216,7 +266,7 @@ _MEMORY_FIELDS = ["e_syn_op_pj", "e_mac_pj", "e_spike_pj", "word_bits", "e_sram_
 
 
 def _memory_breakdown(t: MemoryTraffic, profile: HardwareProfile, latency: float | None,
-                      notes: list[str]) -> EnergyBreakdown:
+                      notes: list[str], window_s: float | None = None) -> EnergyBreakdown:
     """Breakdown of a Lemaire-dataflow inference: adds (synaptic, bias, address) cost ``e_syn_op_pj``,
     MACs (dense, LIF leak, address) ``e_mac_pj``, each emitted spike ``e_spike_pj``."""
     assert profile.e_mac_pj is not None  # a [memory] profile prices MACs (validated at load)
@@ -243,30 +293,40 @@ def _memory_breakdown(t: MemoryTraffic, profile: HardwareProfile, latency: float
         memory_potential_mj=t.potential_pj * PJ_TO_MJ,
         memory_modelled=True,
         traffic=t.to_dict(),
+        window_s=window_s,
     )
 
 
 def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float = 0.0,
                latency_s: float | None = None, layers: list[LayerCounts] | None = None,
-               timesteps: int = 1) -> EnergyBreakdown:
+               timesteps: int = 1, kernels: int = 0) -> EnergyBreakdown:
     """Energy (mJ) of a dense ANN inference of ``dense_macs`` MACs on ``profile``.
 
     ``activations`` (outputs computed) cost one neuron update each. Profiles without a MAC figure
     (chips that only accumulate spikes) cannot run an ANN: ValueError. A profile with a
     ``[memory]`` section needs the ANN's conv ``layers`` (per-step shapes, ``timesteps`` steps;
     :func:`depthsnn.compare.ops.dense_macs` gives them) to price its memory traffic.
+    ``latency_s``: the window (one inference per window; static power is paid over it, or over
+    the platform's own latency when longer). ``kernels``: device kernels per forward pass, for
+    profiles with a launch floor (``MacCount.kernels``).
     """
     if profile.e_mac_pj is None:
         raise ValueError(f"profile {profile.name} has no MAC energy (e_mac_pj): it cannot run a dense ANN")
-    latency = latency_s
-    if latency is None and profile.throughput_ops_per_s is not None:
-        latency = dense_macs / profile.throughput_ops_per_s
+    own = None
+    overhead_mj = 0.0
+    if profile.launch_model:
+        floor = launch_floor_s(profile, kernels, 0)
+        own = floor + dense_macs / profile.throughput_ops_per_s
+        overhead_mj = (profile.busy_power_w or 0.0) * floor * 1e3
+    elif profile.throughput_ops_per_s is not None:
+        own = dense_macs / profile.throughput_ops_per_s
+    latency = _static_latency(latency_s, own)
     if profile.models_memory:
         if layers is None:
             raise ValueError(f"profile {profile.name} prices memory traffic: pass the ANN's conv layers")
         t = memory_traffic(layers, timesteps, 1, profile)
         return _memory_breakdown(t, profile, latency, ["ANN convs priced densely (activations and batch norm "
-                                                       "are not costed, as in spikingjelly)"])
+                                                       "are not costed, as in spikingjelly)"], latency_s)
     notes = [NO_MEMORY_NOTE]
     static_mj = None
     if profile.static_power_w is not None and latency is not None:
@@ -283,5 +343,7 @@ def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float =
         latency_s=latency,
         notes=notes,
         estimated_fields=_used_estimates(profile, ["e_mac_pj", "e_neuron_active_pj", "static_power_w",
-                                                   "throughput_ops_per_s"]),
+                                                   "throughput_ops_per_s", "kernel_launch_s", "busy_power_w"]),
+        overhead_mj=overhead_mj,
+        window_s=latency_s,
     )

@@ -79,6 +79,10 @@ _SPEC: dict[str, dict[str, FieldSpec]] = {
         "e_hop_pj": FieldSpec("float", False, "extra energy per router hop of a spike, pJ", min=0),
         "hops_per_spike": FieldSpec("float", False, "mean router hops per spike", min=0),
         "static_power_w": FieldSpec("float", False, "static (leakage/idle) power, W", min=0),
+        "busy_power_w": FieldSpec("float", False, "dense platforms: dynamic power above idle while the "
+                                  "launch floor runs (host-bound kernels), W", min=0),
+        "e_step_pj": FieldSpec("float", False, "time-stepped chips: energy per time step for management and "
+                               "barrier synchronisation (beside the per-op energies), pJ", min=0),
     },
     "capacity": {
         "neurons_per_core": FieldSpec("int", False, "neurons per core", min=0, exclusive_min=True),
@@ -103,6 +107,10 @@ _SPEC: dict[str, dict[str, FieldSpec]] = {
                                  exclusive_min=True),
         "throughput_ops_per_s": FieldSpec("float", False, "sustained synaptic ops (or MACs) per second",
                                           min=0, exclusive_min=True),
+        "kernel_launch_s": FieldSpec("float", False, "dense platforms: launch floor per kernel (host dispatch "
+                                     "and launch), s; with it latency = kernels * this + MACs / throughput", min=0),
+        "neuron_layer_s": FieldSpec("float", False, "dense platforms: launch floor per spiking-neuron layer "
+                                    "(fused neuron kernel and its host-side dispatch), s", min=0),
     },
     "memory": {
         "memory_dataflow": FieldSpec("enum", False, "which accesses an inference makes (lemaire: Lemaire et al. "
@@ -173,6 +181,8 @@ class HardwareProfile:
     e_hop_pj: float | None = None
     hops_per_spike: float | None = None
     static_power_w: float | None = None
+    busy_power_w: float | None = None
+    e_step_pj: float | None = None
     neurons_per_core: int | None = None
     cores_per_chip: int | None = None
     synapses_per_core: int | None = None
@@ -186,6 +196,8 @@ class HardwareProfile:
     constraints: tuple[str, ...] = ()
     time_step_s: float | None = None
     throughput_ops_per_s: float | None = None
+    kernel_launch_s: float | None = None
+    neuron_layer_s: float | None = None
     memory_dataflow: str | None = None
     word_bits: int | None = None
     e_sram_8kib_pj: float | None = None
@@ -211,6 +223,11 @@ class HardwareProfile:
     def has_structure(self) -> bool:
         """True when the profile states its toolchain's structural rules (a ``[structure]`` section)."""
         return any(getattr(self, k) is not None for k in _SPEC["structure"])
+
+    @property
+    def launch_model(self) -> bool:
+        """True when the profile models a dense platform's launch floor (``timing.kernel_launch_s``)."""
+        return self.kernel_launch_s is not None
 
     @property
     def models_memory(self) -> bool:
@@ -363,6 +380,11 @@ def parse_profile(data: dict[str, Any], path: str | Path) -> HardwareProfile:
     if all(m is not None for m in mems) and len(mems[0]) != len(mems[1]):
         raise ConfigError(f"structure.core_neuron_memory: {len(mems[1])} cores, but core_weight_memory lists "
                           f"{len(mems[0])}", path)
+    if "kernel_launch_s" in values:
+        for key in ("throughput_ops_per_s", "static_power_w"):
+            if key not in values:
+                raise ConfigError(f"{key}: missing, but timing.kernel_launch_s (the launch-floor model) needs it",
+                                  path)
     if "e_hop_pj" in values and "hops_per_spike" not in values:
         raise ConfigError("energy.hops_per_spike: missing, but energy.e_hop_pj is given", path)
     return HardwareProfile(name=data["name"], description=data["description"], kind=data["kind"],
