@@ -18,8 +18,9 @@ from depthsnn.cli.main import main
 
 SAMPLES = 3
 REF = "jetson_orin_nano"  # the default cross-platform reference
-REF_PJ_PER_MAC = 3.0  # Jetson Orin Nano 8GB: 15 W / (50 % of 10e12 MAC/s)
-ANN_DEFAULT = {"jetson_orin_nano", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8", "lemaire45nm"}
+REF_PJ_PER_MAC = 2.615  # dynamic energy per MAC fitted on the AGX Orin (MLPerf ResNet-50), Orin Nano's too
+REF_IDLE_W, REF_LAUNCH_S, REF_MACS_PER_S = 3.0, 5e-6, 5.17e11  # jetson_orin_nano.toml
+ANN_DEFAULT = {"jetson_orin_nano", "gpu_h200", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8", "lemaire45nm"}
 # ANN profiles the spiking models can run on too (the Edge TPU has no spiking neurons)
 BOTH = ANN_DEFAULT - {"coral_edgetpu"}
 
@@ -103,8 +104,20 @@ def test_ann_energy_is_hand_macs_times_reference_op(compared, tiny_checkpoints):
     macs = _hand_macs(4, 4, 3, 1, h, w)
     ref = _row(doc, "ANN", REF)
     assert ref["ops"] == macs and ref["ops_type"] == "MACs"
-    assert ref["energy_mj"] == pytest.approx(macs * REF_PJ_PER_MAC * 1e-9, rel=1e-12)
+    assert ref["dynamic_mj"] == pytest.approx(macs * REF_PJ_PER_MAC * 1e-9, rel=1e-12)
+    # per depth map at the sensor's rate: dynamic + idle power over the window (or the latency, if longer)
+    window = doc["models"][0]["window_s"]
+    kernels = doc["models"][0]["dense_macs"]["kernels"]
+    assert kernels > 0
+    latency = kernels * REF_LAUNCH_S + macs / REF_MACS_PER_S
+    assert ref["latency_s"] == pytest.approx(latency, rel=1e-9)
+    assert ref["per_map_mj"] == pytest.approx(ref["dynamic_mj"] + REF_IDLE_W * max(window, latency) * 1e3, rel=1e-12)
+    assert ref["energy_mj"] == ref["per_map_mj"]  # ranked by energy per depth map
     assert doc["reference"]["profile"] == REF and doc["reference"]["energy_mj"] == ref["energy_mj"]
+    assert doc["reference"]["ranked_by"] == "per_map_mj"
+    for r in doc["rows"]:
+        if r["energy_mj"] is not None:  # every costed row shows both figures, per map >= dynamic
+            assert r["dynamic_mj"] is not None and r["per_map_mj"] >= r["dynamic_mj"] > 0
 
 
 def test_dense_macs_hook_formula():
@@ -175,6 +188,8 @@ def test_terminal_puts_same_hardware_first(compared):
     rows = [CompareRow(**{k: v for k, v in r.items()}) for r in doc["rows"]]
     text = terminal_table(Comparison(rows, doc["models"], doc["data"], doc["reference"], [], doc["same_hardware"]))
     assert text.index("Same hardware") < text.index("All rows")
+    assert text.splitlines()[0].startswith("Energy ranked by per map mJ")
+    assert "dynamic mJ" in text and "per map mJ" in text
     assert "ANN / model (same hardware)" in text and f"vs ANN on {REF} (cross-platform)" in text
 
 

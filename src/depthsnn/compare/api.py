@@ -45,12 +45,16 @@ if TYPE_CHECKING:
     from ..hw_profiles.assess import SimulationCache
 
 # Current ANN platforms first; the Titan Black ("gpu", 2014) stays available as a legacy profile.
-DEFAULT_ANN_PROFILES = ("jetson_orin_nano", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8",
+DEFAULT_ANN_PROFILES = ("jetson_orin_nano", "gpu_h200", "gpu_h100", "coral_edgetpu", "cpu", "asic45nm_fp32", "asic45nm_int8",
                         "lemaire45nm")
 # The cross-platform reference: an edge GPU, where a depth sensor's ANN would realistically run.
 REFERENCE_PROFILE = "jetson_orin_nano"
 JSON_FORMAT = "depthsnn-compare"
-JSON_VERSION = 2  # 2: ratio split into same_hardware_ratio and cross_platform_ratio
+JSON_VERSION = 3  # 2: ratio split into same_hardware_ratio and cross_platform_ratio; 3: dynamic_mj, per_map_mj
+#: What energy_mj (and the ratios) rank by: energy per depth map at the sensor's rate.
+RANKED_BY = "per_map_mj"
+RANKED_BY_TEXT = ("energy per depth map at the sensor's rate (per_map_mj: dynamic + static power over the window, "
+                  "what a battery pays)")
 DEFAULT_WINDOW_S = 0.05
 
 
@@ -61,6 +65,9 @@ class CompareRow:
     ``latency_source``: ``measured`` (wall time on this machine) or ``estimate`` (the profile's
     timing model); None with ``latency_s`` when unknown. ``ops`` is per inference: dense MACs for
     the ANN, ACs + MACs for spiking models (``ops_detail`` splits them and adds ``dense_ops``).
+    ``dynamic_mj``: energy above idle per inference; ``per_map_mj``: energy per depth map at the
+    sensor's rate (dynamic + static power over the window; equal to dynamic when the profile gives
+    no static power). ``energy_mj`` is the figure ranked by (``RANKED_BY``: ``per_map_mj``).
     ``energy`` is the profile's breakdown dict (None for runtime rows); ``estimated`` says whether
     it uses estimated profile numbers. ``same_hardware_ratio`` (spiking rows on a profile that also
     costs the ANN): ANN energy there / this row's; ``cross_platform_ratio``: ANN energy on the
@@ -80,6 +87,8 @@ class CompareRow:
     energy_mj: float | None = None
     energy: dict[str, Any] | None = None
     estimated: bool = False
+    dynamic_mj: float | None = None
+    per_map_mj: float | None = None
     same_hardware_ratio: float | None = None
     cross_platform_ratio: float | None = None
     fits: str | None = None
@@ -241,11 +250,13 @@ def compare(
     a_names = {p.name for p in a_profiles}
     a_profiles = a_profiles + [p for p in s_profiles if p.e_mac_pj is not None and p.name not in a_names]
     for p in a_profiles:
-        b = ann_energy(macs.macs, p, latency_s=window, layers=macs.convs, timesteps=macs.timesteps)
+        b = ann_energy(macs.macs, p, latency_s=window, layers=macs.convs, timesteps=macs.timesteps,
+                       kernels=macs.kernels)
         rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
-                               ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps).latency_s,
-                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, b.total_mj,
-                               b.to_dict(), bool(b.estimated_fields)))
+                               ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps,
+                                          kernels=macs.kernels).latency_s,
+                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, _per_map(b),
+                               b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=_per_map(b)))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
     ref_mj = next(r.energy_mj for r in rows if r.runtime == ref_profile)
 
@@ -269,8 +280,9 @@ def compare(
             b = a.row.breakdown
             rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,
                                    estimate_latency(a.simulation.counts, a.profile), "estimate",
-                                   *_spiking_ops(a.simulation.counts), b.total_mj, b.to_dict(),
-                                   bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None))
+                                   *_spiking_ops(a.simulation.counts), _per_map(b), b.to_dict(),
+                                   bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None,
+                                   dynamic_mj=b.dynamic_mj, per_map_mj=_per_map(b)))
         host = host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:])
         models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
                        "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
@@ -287,6 +299,9 @@ def compare(
                 r.same_hardware_ratio = a.energy_mj / r.energy_mj if r.energy_mj > 0 else None
                 same_hardware.append({"profile": r.runtime, "model": r.model, "kind": r.kind, "precision": r.precision,
                                       "ann_model": a.model, "ann_mj": a.energy_mj, "mj": r.energy_mj,
+                                      "dynamic_mj": r.dynamic_mj, "ann_dynamic_mj": a.dynamic_mj,
+                                      "per_map_mj": r.per_map_mj, "ann_per_map_mj": a.per_map_mj,
+                                      "dynamic_ratio": (a.dynamic_mj / r.dynamic_mj if r.dynamic_mj else None),
                                       "ratio": r.same_hardware_ratio, "mde_cm": r.metrics.get("mde_cm"),
                                       "ann_mde_cm": a.metrics.get("mde_cm"), "fits": r.fits,
                                       "memory_modelled": bool(r.energy and r.energy.get("memory_modelled")),
@@ -312,9 +327,18 @@ def compare(
         f"cross-platform = ANN energy on {ref_profile} / row energy: mixes the network with the platform "
         "(> 1: the row uses less energy).",
     ]
+    notes.append(f"Ranked by {RANKED_BY_TEXT}; dynamic_mj (energy above idle per inference) is shown beside it. "
+                 "Dense profiles with a launch floor (gpu_h200, jetson_*) price latency, idle and busy power as "
+                 "calibrated on measurements (hw_profiles.dense); other profiles' static power is theirs or 0.")
     notes += host_notes
-    reference = {"model": model.name, "profile": ref_profile, "energy_mj": ref_mj}
+    reference = {"model": model.name, "profile": ref_profile, "energy_mj": ref_mj, "ranked_by": RANKED_BY}
     return Comparison(rows, models, data, reference, notes, same_hardware)
+
+
+def _per_map(b) -> float:
+    """Energy per depth map at the sensor's rate: the breakdown's per-map figure, or its total
+    (= dynamic) when the profile gives no static power."""
+    return b.per_map_mj if b.per_map_mj is not None else b.total_mj
 
 
 def _spiking_ops(counts) -> tuple[float, str, dict[str, float]]:

@@ -8,7 +8,9 @@ upsampling and additions are not MACs; ``activations`` (conv output elements, on
 each) is reported alongside for reference. Each conv's shapes are kept as
 :class:`~depthsnn.simulate.counts.LayerCounts` (graded input) for profiles that price memory
 traffic (:mod:`depthsnn.hw_profiles.memory`); a conv whose output feeds a batch norm counts as
-biased, because the export folds the norm into the conv's bias.
+biased, because the export folds the norm into the conv's bias. ``kernels``: the aten ops of the
+forward pass that launch work (one GPU kernel each in eager mode), for the launch floor of
+:mod:`depthsnn.hw_profiles.dense`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,33 @@ class MacCount:
     layers: dict[str, int] = field(default_factory=dict)
     convs: list[LayerCounts] = field(default_factory=list)
     timesteps: int = 1
+    kernels: int = 0
 
     def to_dict(self) -> dict:
-        return {"macs": self.macs, "activations": self.activations, "layers": dict(self.layers)}
+        return {"macs": self.macs, "activations": self.activations, "layers": dict(self.layers),
+                "kernels": self.kernels}
+
+
+# aten ops that only reshape, alias or allocate: no kernel of their own on a GPU.
+_NO_KERNEL = frozenset({"view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "as_strided",
+                        "detach", "alias", "unsqueeze", "squeeze", "slice", "select", "split", "split_with_sizes",
+                        "unbind", "empty", "empty_like", "empty_strided", "lift_fresh", "unflatten", "flatten",
+                        "new_empty", "_reshape_alias"})
+
+
+def _kernel_counter():
+    """A TorchDispatchMode counting the aten ops that launch work (one GPU kernel each, in eager mode)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] not in _NO_KERNEL:
+                self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    return Count()
 
 
 def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> MacCount:
@@ -80,11 +106,12 @@ def dense_macs(model: nn.Module, input_hw: tuple[int, int], num_bins: int) -> Ma
                if isinstance(m, nn.modules.conv._ConvNd)]
     handles += [m.register_forward_hook(norm_hook) for m in model.modules()
                 if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    counter = _kernel_counter()
     try:
         x = torch.zeros(1, num_bins, model.cfg.channels, *input_hw)
-        with torch.no_grad():
+        with torch.no_grad(), counter:
             model.eval()(x)
     finally:
         for h in handles:
             h.remove()
-    return MacCount(sum(layers.values()), outputs, layers, convs, steps)
+    return MacCount(sum(layers.values()), outputs, layers, convs, steps, counter.n)
