@@ -136,3 +136,46 @@ print(m.MeasuredEnergy.__name__)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "MeasuredEnergy"
+
+
+def test_cli_measure_without_cuda_is_one_line_exit_2(tiny_checkpoints, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from depthsnn.cli.main import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["energy", str(tiny_checkpoints["ann-tiny"]), "--measure", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("depthsnn energy: error: --measure needs a CUDA device") and "\n" not in err
+    assert not (tmp_path / "m" / "energy.json").exists()
+
+
+def test_measure_checkpoint_writes_measurement_beside_estimate(tiny_checkpoints, tmp_path, monkeypatch):
+    """The CUDA path with the device faked: CPU tensors, a no-op sync, the fake counter; checks the JSON."""
+    import json
+
+    import torch
+
+    from depthsnn.hw_profiles import measure_run
+
+    dev = FakeDevice(idle_w=100.0, busy_w=140.0, step_s=0.01)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "fake")
+    monkeypatch.setattr(measure_run, "measure_inference",
+                        lambda step, **kw: measure_inference(dev.step, **{**kw, "counter": dev, "clock": dev.clock,
+                                                                         "sleep": dev.sleep}))
+    monkeypatch.setattr(measure_run, "measure_at_rate",
+                        lambda step, **kw: measure_at_rate(dev.step, **{**kw, "counter": dev, "clock": dev.clock,
+                                                                       "sleep": dev.sleep}))
+    doc = measure_run.measure_checkpoint(tiny_checkpoints["ann-tiny"], tmp_path, counter=dev, device="cpu",
+                                         say=lambda _m: None, min_seconds=0.5, idle_seconds=0.2)
+    saved = json.loads((tmp_path / "energy.json").read_text())
+    m = saved["measurements"]["torch"]
+    assert m["dynamic_mj"] == pytest.approx(40.0 * 10.0) and m["idle_w"] == pytest.approx(100.0)
+    assert m["per_map_mj"] == pytest.approx(400.0 + 100.0 * doc["window_s"] * 1e3)
+    est = saved["estimate"]
+    assert est["profile"] == "gpu_h200" and est["dynamic_mj"] > 0 and est["per_map_mj"] > est["dynamic_mj"]
+    r = saved["ratio_estimate_over_measured"]["torch"]
+    assert r["dynamic_mj"] == pytest.approx(est["dynamic_mj"] / m["dynamic_mj"])
+    assert r["per_map_mj"] == pytest.approx(est["per_map_mj"] / m["per_map_mj"])

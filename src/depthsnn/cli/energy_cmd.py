@@ -55,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default), 'auto' = the profile's own timing model only, or seconds")
     p.add_argument("--results", type=Path, metavar="DIR", help="evaluation folder whose results table gets the energy")
     p.add_argument("--primary", default="loihi", help="profile whose figure goes into --results (default loihi)")
+    p.add_argument("--measure", action="store_true",
+                   help="measure energy per depth map on this machine's CUDA GPU (NVML) instead of simulating: the "
+                        "checkpoint's model in torch (and an ANN in onnxruntime's CUDA provider when present), batch 1 "
+                        "back to back and at the sensor's rate, idle power in the same run; writes energy.json with "
+                        "the gpu_h200 estimate beside it")
+    p.add_argument("--measure-profile", default="gpu_h200", metavar="NAME|PATH",
+                   help="dense profile whose estimate sits beside the measurement (default gpu_h200)")
     p.set_defaults(func=run)
 
 
@@ -74,7 +81,29 @@ def _latency(text: str, net) -> float | None:
     return value
 
 
+def run_measure(args: argparse.Namespace) -> int:
+    """``--measure``: NVML energy of the checkpoint's model on the CUDA device (see hw_profiles.measured)."""
+    from ..errors import ConfigError
+    from ..hw_profiles.measured import MeasurementError
+
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        raise MeasurementError("--measure needs a CUDA device and torch") from None
+    if not torch.cuda.is_available():
+        raise MeasurementError("--measure needs a CUDA device (torch.cuda.is_available() is False); estimate "
+                               "without it, or run on a GPU machine")
+    if args.model.suffix != ".pt":
+        raise ConfigError("--measure takes a checkpoint (.pt)", args.model)
+    from ..hw_profiles.measure_run import measure_checkpoint
+
+    measure_checkpoint(args.model, args.out, profile=args.measure_profile, say=(lambda _m: None) if args.quiet else print)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "measure", False):
+        return run_measure(args)
     from ..atomic import atomic_write_text
     from ..errors import ConfigError
     from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
