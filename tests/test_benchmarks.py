@@ -189,3 +189,32 @@ def test_finished_run_is_reused_only_while_its_configuration_holds(out_md, tiny_
     assert json.loads((out / "config.json").read_text())["rate_penalty"] == 2.0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # a new run, not appended to the old one
     assert changed.finished(1)
+
+
+def test_gpu_suite_dry_run(out_md, tmp_path):
+    """The prepared GPU suite runs every stage on the CPU at tiny sizes with a fake meter: no stage
+    errors, the demo runs end to end with defaults otherwise, the fast path is bit-identical, and the
+    section is written. (The figures of a dry run mean nothing; the GPU run writes the real ones.)"""
+    import json
+
+    import gpu_suite
+
+    res = gpu_suite.main(["--out", str(tmp_path / "suite"), "--dry-run", "--budget", "600"])
+    stages = res["stages"]
+    assert list(stages) == ["checks", "demo", "train", "energy", "fast_path", "ann_runtime", "matrix"]
+    for name, st in stages.items():
+        assert "error" not in st and "skipped" not in st, (name, st)
+    assert stages["checks"]["returncode"] == 0
+    assert stages["demo"]["returncode"] == 0 and set(stages["demo"]["test_mde_cm"]) >= {"snn-tiny", "ann-tiny"}
+    assert stages["demo"]["runs"]["snn-tiny"]["runtime"]["precision"]["mode"] == "fp32"
+    assert stages["train"]["rows"][0]["train_samples_per_s"] > 0
+    energy = stages["energy"]["rows"]
+    assert {(r["preset"], r["mode"]) for r in energy} >= {("ann-tiny", "back_to_back"), ("snn-tiny", "sensor_rate")}
+    # The fake meter draws 100 W at all times: total = idle, nothing above it.
+    assert all(abs(r["idle_w"] - 100) < 1 and abs(r["dynamic_mj"]) < 0.05 * r["total_mj"] for r in energy)
+    assert stages["fast_path"]["bit_identical"] and stages["fast_path"]["samples"] == 2
+    assert all(r["samples_per_s"] > 0 for r in stages["matrix"]["rows"])
+    saved = json.loads((tmp_path / "suite" / "gpu_suite.json").read_text())
+    assert saved["stages"].keys() == stages.keys()
+    body = section(out_md, "gpu-suite")
+    assert "`depthsnn demo` (defaults)" in body and "bit-identical on 2 samples: True" in body

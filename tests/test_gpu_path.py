@@ -54,7 +54,7 @@ def test_bf16_autocast_keeps_every_neuron_state_fp32(name):
     plain = _states(model)
     assert any(dt == torch.bfloat16 for dt in plain.values()), plain
 
-    plan = prepare_precision(model, "cpu", amp=True)
+    plan = prepare_precision(model, "cpu", amp=True, cpu_autocast=True)
     assert plan.mode == "bf16" and plan.neurons == "cast"
     with plan.autocast():
         out = model(x)
@@ -72,7 +72,7 @@ def test_cast_neuron_equals_fp32_neuron_on_the_same_input():
     x = (torch.randn(6, 2, 8, 5, 5) * 0.8 + 0.4).bfloat16()
     model = torch.nn.Sequential(neuron.IFNode(v_reset=0.0, surrogate_function=surrogate.ATan(), step_mode="m"))
     ref = neuron.IFNode(v_reset=0.0, surrogate_function=surrogate.ATan(), step_mode="m")
-    prepare_precision(model, "cpu", amp=True)
+    prepare_precision(model, "cpu", amp=True, cpu_autocast=True)
     out = model(x)
     assert model[0].v.dtype == torch.float32
     assert torch.equal(out, ref(x.float())) and torch.equal(model[0].v, ref.v)
@@ -169,6 +169,7 @@ def test_training_preloads_and_records_runtime(tiny_synth, tmp_path):
     b = train(TrainConfig(out=str(tmp_path / "b"), preload_mb=0, **base), progress=False)
     assert a.last_metrics["runtime"]["preloaded"] and not b.last_metrics["runtime"]["preloaded"]
     assert a.last_metrics["runtime"]["neurons"] == {"all": "torch (cpu)"}
+    assert a.last_metrics["runtime"]["precision"]["mode"] == "fp32"  # amp is on by default: CUDA only
     assert a.last_metrics["train_loss"] == b.last_metrics["train_loss"]
     assert a.last_metrics["val_mde_cm"] == b.last_metrics["val_mde_cm"]
     wa, wb = torch.load(a.last_checkpoint, weights_only=False), torch.load(b.last_checkpoint, weights_only=False)

@@ -117,16 +117,18 @@ def _to_fp32(module: nn.Module, args: tuple) -> tuple:
     return args
 
 
-def prepare_precision(model: nn.Module, device: torch.device | str, amp: bool, backend: str = "torch") -> PrecisionPlan:
+def prepare_precision(model: nn.Module, device: torch.device | str, amp: bool, backend: str = "torch",
+                      *, cpu_autocast: bool = False) -> PrecisionPlan:
     """Make ``model`` safe for bf16 autocast on ``device`` and return the plan to run it with.
 
-    ``amp`` False, or a device without bf16 support: fp32, nothing changed. ``backend`` is the
+    ``amp`` False, or a device without bf16 support: fp32, nothing changed. The CPU trains in fp32
+    (bf16 autocast is slower there) unless ``cpu_autocast`` (tests of the CUDA preconditions). ``backend`` is the
     concrete neuron implementation (:func:`~depthsnn.models.backend.select_backend`); on CUDA with
     ``triton`` the spikingjelly precision API is used, otherwise fp32 pre-hooks. Call it before
     building the optimizer (the precision API may replace modules).
     """
     dev = torch.device(device)
-    bf16_ok = dev.type == "cpu" or (dev.type == "cuda" and torch.cuda.is_bf16_supported())
+    bf16_ok = (dev.type == "cpu" and cpu_autocast) or (dev.type == "cuda" and torch.cuda.is_bf16_supported())
     if not amp or not bf16_ok:
         return PrecisionPlan("fp32", dev.type)
     spiking = [(n, m) for n, m in model.named_modules() if is_spiking(m)]
