@@ -86,14 +86,16 @@ DRY = Sizes(hw=(32, 48), seconds=0.05, energy_seconds=0.05, idle_seconds=0.02, a
 
 
 class Suite:
-    def __init__(self, out: Path, budget_s: float, dry: bool):
+    def __init__(self, out: Path, budget_s: float, dry: bool, work: Path | None = None):
         self.out, self.dry, self.budget = out, dry, budget_s
+        self.work = work or out / "work"  # data, runs, exports: large, kept apart from the results
         self.sizes = DRY if dry else Sizes()
         self.device = torch.device("cpu" if dry else "cuda")
         self.t_end = time.perf_counter() + budget_s
         self.results: dict = {"date": today(), "machine": machine(), "dry_run": dry, "stages": {}}
         self.nvml = _Nvml() if self.device.type == "cuda" else None
         out.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
 
     def left(self) -> float:
         return self.t_end - time.perf_counter()
@@ -201,7 +203,7 @@ class Suite:
         return {"returncode": p.returncode, "summary": tail[-1] if tail else "", "tail": tail}
 
     def demo(self) -> dict:
-        work = self.out / "demo"
+        work = self.work / "demo"
         cmd = [sys.executable, "-m", "depthsnn.cli.main", "demo", "--workdir", str(work), "--quiet",
                *self.sizes.demo_args]
         t0 = time.perf_counter()
@@ -227,7 +229,7 @@ class Suite:
         from depthsnn.train.config import TrainConfig
         from depthsnn.train.loop import train
 
-        data = self.out / "demo" / "data" / "synthetic"
+        data = self.work / "demo" / "data" / "synthetic"
         if not data.exists():
             return {"skipped": "no demo data set (the demo stage did not run)"}
         preset = "snn-tiny" if self.dry else "snn-paper"
@@ -237,7 +239,7 @@ class Suite:
                 rows.append({"batch": b, "skipped": "time"})
                 continue
             cfg = TrainConfig(model=preset, model_options=list(self.sizes.model_options),
-                              data=DataConfig(root=str(data), split="synthetic"), out=str(self.out / f"train-b{b}"),
+                              data=DataConfig(root=str(data), split="synthetic"), out=str(self.work / f"train-b{b}"),
                               epochs=2, batch_size=b, max_train_samples=max(self.sizes.train_samples, 2 * b),
                               max_val_samples=2, device=str(self.device))
             with self.utilisation() as util:
@@ -281,7 +283,7 @@ class Suite:
         from depthsnn.simulate.fast import FastSimulator, result_difference
         from depthsnn.simulate.pipeline import load_network, open_dataset, pad_frames, sample_indices
 
-        ckpt = self.out / "demo" / "runs" / "snn-tiny" / "best.pt"
+        ckpt = self.work / "demo" / "runs" / "snn-tiny" / "best.pt"
         if not ckpt.exists():
             return {"skipped": "no trained demo SNN"}
         net = load_network(ckpt)
@@ -315,7 +317,7 @@ class Suite:
         rows = []
         for preset in self.sizes.ann_presets:
             model = self.model(preset).eval()
-            path = self.out / f"{preset}.onnx"
+            path = self.work / f"{preset}.onnx"
             export_ann_onnx(model, path, input_hw=self.sizes.hw, verify=False)
             sess = open_session(path, prefer_cuda=True)
             x = self.events(1, 1, 4, *self.sizes.hw)
@@ -509,13 +511,14 @@ def report(res: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "build/gpu_suite")))
+    ap.add_argument("--work", type=Path, help="data, runs and exports (default OUT/work)")
     ap.add_argument("--budget", type=float, default=450.0, help="seconds for all stages (default 450)")
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU with a fake meter (for tests)")
     args = ap.parse_args(argv)
     if not args.dry_run and not torch.cuda.is_available():
         print("gpu_suite: error: no CUDA device here (use --dry-run to exercise the suite on the CPU)", file=sys.stderr)
         raise SystemExit(2)
-    return Suite(args.out, args.budget, args.dry_run).run()
+    return Suite(args.out, args.budget, args.dry_run, args.work).run()
 
 
 if __name__ == "__main__":
