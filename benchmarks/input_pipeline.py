@@ -66,8 +66,10 @@ def _dataset(data: Path | None, tmp: Path):
     return EventDepthDataset(data, default_split(data), "train")
 
 
-def run(data: Path | None = None, batch: int = 8,
-        workdir: Path = Path(__file__).resolve().parent.parent / "build" / "bench_pipeline") -> dict:
+WORKDIR = Path(__file__).resolve().parent.parent / "build" / "bench_pipeline"
+
+
+def run(data: Path | None = None, batch: int = 8, workdir: Path = WORKDIR) -> dict:
     ds = _dataset(data, workdir)
     n = len(ds)
     workers = min(os.cpu_count() or 1, 8)
