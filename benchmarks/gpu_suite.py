@@ -430,81 +430,67 @@ def _versions() -> dict:
     return out
 
 
+def _why_not(stage: dict) -> str | None:
+    return stage.get("skipped") or stage.get("error")
+
+
+def _table(lines: list[str], stage: dict, title: str, header: list[str], row) -> None:
+    """Append ``title`` and a table of ``stage["rows"]`` (``row(r)`` -> cells), or why it is missing."""
+    lines += ["", title, ""]
+    if _why_not(stage):
+        lines.append(f"not measured: {_why_not(stage)}")
+        return
+    lines += ["| " + " | ".join(header) + " |", "| :--- |" + " ---: |" * (len(header) - 1)]
+    lines += ["| " + " | ".join(str(c) for c in row(r)) + " |" for r in stage.get("rows", [])]
+
+
+def _util(u: dict) -> str:
+    return f"{u.get('util_mean', '-')}/{u.get('util_max', '-')}"
+
+
 def report(res: dict) -> str:
     """The BENCHMARKS.md section of a suite result."""
     st = res["stages"]
     lines = ["## GPU suite (`benchmarks/gpu_suite.py`)", "",
              f"{res['date']}, {res.get('gpu', 'no GPU (dry run)')}; {res['machine']}; "
              f"versions {res.get('versions', {})}; suite {res.get('total_s')} s.", ""]
-
-    def bad(name):
-        s = st.get(name, {})
-        return s.get("skipped") or s.get("error")
-
-    c = st.get("checks", {})
-    lines.append(f"- GPU tests: {bad('checks') or c.get('summary')}")
-    d = st.get("demo", {})
-    if bad("demo") or d.get("returncode"):
-        lines.append(f"- `depthsnn demo` (defaults): FAILED/skipped: {bad('demo') or d.get('stderr_tail')}")
+    c, d = st.get("checks", {}), st.get("demo", {})
+    lines.append(f"- GPU tests: {_why_not(c) or c.get('summary')}")
+    if _why_not(d) or d.get("returncode"):
+        lines.append(f"- `depthsnn demo` (defaults): FAILED/skipped: {_why_not(d) or d.get('stderr_tail')}")
     else:
         lines.append(f"- `depthsnn demo` (defaults), end to end: {d['wall_s']} s; test MDE "
                      + ", ".join(f"{k} {v} cm" for k, v in d["test_mde_cm"].items())
                      + "; training " + ", ".join(f"{k} {v['train_s']} s ({v['epochs']} epochs)"
                                                   for k, v in d.get("runs", {}).items()))
     t = st.get("train", {})
-    lines += ["", "**`depthsnn train` vs the training step alone** (" + str(t.get("preset")) + ", "
-              + str(t.get("precision")) + ", same batch; utilisation = NVML GPU busy %, mean/max):", ""]
-    if bad("train"):
-        lines.append(f"not measured: {bad('train')}")
-    else:
-        lines += ["| batch | train [samples/s] | step alone [samples/s] | train / alone | util train | util alone |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for r in t.get("rows", []):
-            if "skipped" in r:
-                lines.append(f"| {r['batch']} | skipped ({r['skipped']}) | | | | |")
-                continue
-            u, v = r["train_util"], r["step_util"]
-            lines.append(f"| {r['batch']} | {r['train_samples_per_s']} | {r['step_alone_samples_per_s']} | "
-                         f"{100 * r['ratio']:.0f} % | {u.get('util_mean', '-')}/{u.get('util_max', '-')} | "
-                         f"{v.get('util_mean', '-')}/{v.get('util_max', '-')} |")
+    _table(lines, t, f"**`depthsnn train` vs the training step alone** ({t.get('preset')}, {t.get('precision')}, "
+           "same batch; utilisation = NVML GPU busy %, mean/max):",
+           ["batch", "train [samples/s]", "step alone [samples/s]", "train / alone", "util train", "util alone"],
+           lambda r: [r["batch"], f"skipped ({r['skipped']})", "", "", "", ""] if "skipped" in r else
+           [r["batch"], r["train_samples_per_s"], r["step_alone_samples_per_s"], f"{100 * r['ratio']:.0f} %",
+            _util(r["train_util"]), _util(r["step_util"])])
     e = st.get("energy", {})
-    lines += ["", f"**Measured energy per depth map** ({e.get('meter', '-')}; idle power measured in the same run; "
-              "dynamic = above idle; per map = at one map per 50 ms window):", ""]
-    if bad("energy"):
-        lines.append(f"not measured: {bad('energy')}")
-    else:
-        lines += ["| model | batch | mode | ms/inference | total [mJ] | dynamic [mJ] | per map [mJ] | idle [W] |",
-                  "| :--- | ---: | :--- | ---: | ---: | ---: | ---: | ---: |"]
-        for r in e["rows"]:
-            lines.append(f"| {r['preset']} | {r['batch']} | {r['mode']} | {r['ms_per_inference']:.3f} | "
-                         f"{r['total_mj']:.1f} | {r['dynamic_mj']:.1f} | {r['per_map_mj']:.1f} | {r['idle_w']:.0f} |")
+    _table(lines, e, f"**Measured energy per depth map** ({e.get('meter', '-')}; idle power measured in the same "
+           "run; dynamic = above idle; per map = at one map per 50 ms window):",
+           ["model", "batch", "mode", "ms/inference", "total [mJ]", "dynamic [mJ]", "per map [mJ]", "idle [W]"],
+           lambda r: [r["preset"], r["batch"], r["mode"], f"{r['ms_per_inference']:.3f}", f"{r['total_mj']:.1f}",
+                      f"{r['dynamic_mj']:.1f}", f"{r['per_map_mj']:.1f}", f"{r['idle_w']:.0f}"])
     f = st.get("fast_path", {})
     lines += ["", "**Energy stage fast path, GPU vs CPU** (demo's snn-tiny, fp32): "
-              + (f"not measured: {bad('fast_path')}" if bad("fast_path") else
+              + (f"not measured: {_why_not(f)}" if _why_not(f) else
                  f"{f['dev_s_per_sample']} s vs {f['cpu_s_per_sample']} s per sample ({f['speedup']}x, "
                  f"CPU {f['cpu_threads']} threads), bit-identical on {f['samples']} samples: {f['bit_identical']}; "
                  f"start-up check {f['startup_check_s']} s; engine: {f['engine']}")]
     a = st.get("ann_runtime", {})
-    lines += ["", "**ANN latency, batch 1** (onnxruntime providers here: "
-              + str(a.get("available_providers", "-")) + "):", ""]
-    if bad("ann_runtime"):
-        lines.append(f"not measured: {bad('ann_runtime')}")
-    else:
-        lines += ["| model | onnxruntime [ms] (provider) | torch fp32 [ms] | torch bf16 [ms] |",
-                  "| :--- | ---: | ---: | ---: |"]
-        for r in a["rows"]:
-            lines.append(f"| {r['preset']} | {r['onnxruntime_ms']} ({r['onnxruntime_provider']}) | "
-                         f"{r['torch_fp32_ms']} | {r['torch_bf16_ms']} |")
-    m = st.get("matrix", {})
-    lines += ["", "**Training step alone** (fp32, random input on the device), samples/s (util mean/max %):", ""]
-    if bad("matrix"):
-        lines.append(f"not measured: {bad('matrix')}")
-    else:
-        lines += ["| preset | batch | T | neurons | compiled | samples/s | util |", "| :--- | ---: | ---: | :--- | :--- | ---: | ---: |"]
-        for r in m["rows"]:
-            val = r.get("samples_per_s", f"skipped ({r.get('skipped')})")
-            lines.append(f"| {r['preset']} | {r['batch']} | {r['T']} | {r['backend']} | {r.get('compiled', False)} | "
-                         f"{val} | {r.get('util_mean', '-')}/{r.get('util_max', '-')} |")
+    _table(lines, a, f"**ANN latency, batch 1** (onnxruntime providers here: {a.get('available_providers', '-')}):",
+           ["model", "onnxruntime [ms] (provider)", "torch fp32 [ms]", "torch bf16 [ms]"],
+           lambda r: [r["preset"], f"{r['onnxruntime_ms']} ({r['onnxruntime_provider']})", r["torch_fp32_ms"],
+                      r["torch_bf16_ms"]])
+    _table(lines, st.get("matrix", {}), "**Training step alone** (fp32, random input on the device), samples/s "
+           "(util mean/max %):", ["preset", "batch", "T", "neurons", "compiled", "samples/s", "util"],
+           lambda r: [r["preset"], r["batch"], r["T"], r["backend"], r.get("compiled", False),
+                      r.get("samples_per_s", f"skipped ({r.get('skipped')})"), _util(r)])
     return "\n".join(lines) + "\n"
 
 
