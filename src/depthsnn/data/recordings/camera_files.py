@@ -53,9 +53,83 @@ def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+_AEDAT_MAGIC = b"#!AER-DAT4.0\r\n"
+_MAX_AEDAT_HEADER = 1 << 20
+
+
+def check_aedat_header(path: Path) -> str:
+    """The XML description of an AEDAT4 file, read from its IOHeader flatbuffer and checked.
+
+    faery 0.7 aborts the whole process (a Rust panic while raising the error) on a description
+    that is not UTF-8, so the header is walked here first: magic, the header's length, the
+    flatbuffer's root table and vtable, the ``infoNode`` string (field 2), each offset within
+    bounds; the text must be UTF-8 and well-formed XML. Anything else is a one-line DataError.
+    """
+    import struct
+    import xml.etree.ElementTree as ET
+
+    def bad(what: str) -> DataError:
+        return DataError(f"damaged AEDAT4 header: {what}", path)
+
+    with open(path, "rb") as fh:
+        head = fh.read(len(_AEDAT_MAGIC) + 4)
+        if len(head) < len(_AEDAT_MAGIC) + 4 or not head.startswith(_AEDAT_MAGIC):
+            raise bad("no '#!AER-DAT4.0' line and header length")
+        (n,) = struct.unpack("<I", head[-4:])
+        if not 8 <= n <= _MAX_AEDAT_HEADER:
+            raise bad(f"header length {n} out of range")
+        buf = fh.read(n)
+    if len(buf) < n:
+        raise bad(f"header length {n} runs past the end of the file")
+
+    def u(fmt: str, at: int) -> int:
+        size = struct.calcsize(fmt)
+        if not 0 <= at <= len(buf) - size:
+            raise bad("an offset points outside the header")
+        return struct.unpack_from(fmt, buf, at)[0]
+
+    root = u("<I", 0)
+    vtable = root - u("<i", root)
+    fields = (u("<H", vtable) - 4) // 2
+    if fields < 3 or u("<H", vtable + 8) == 0:
+        raise bad("no description (infoNode)")
+    # dataTablePosition (field 1, -1 when absent): the packets that follow the header must end
+    # exactly there (faery seeks to it and reads the table; a damaged position made it allocate
+    # gigabytes). Each packet is int32 stream id, uint32 size, then size bytes.
+    table = u("<q", root + u("<H", vtable + 6)) if u("<H", vtable + 6) else -1
+    file_size = path.stat().st_size
+    end = file_size if table == -1 else table
+    pos = len(_AEDAT_MAGIC) + 4 + n
+    if not pos <= end <= file_size:
+        raise bad(f"data table position {table} is outside the file ({file_size} bytes): truncated or corrupt")
+    with open(path, "rb") as fh:
+        while pos < end:
+            fh.seek(pos)
+            packet = fh.read(8)
+            if len(packet) < 8:
+                raise bad(f"packet header at byte {pos} is cut short: truncated")
+            stream, size = struct.unpack("<iI", packet)
+            if stream < 0 or pos + 8 + size > end:
+                raise bad(f"packet at byte {pos} (stream {stream}, {size} bytes) runs past "
+                          f"{'the data table' if table != -1 else 'the end of the file'}: truncated or corrupt")
+            pos += 8 + size
+    at = root + u("<H", vtable + 8)
+    text_at = at + u("<I", at)
+    size = u("<I", text_at)
+    if text_at + 4 + size > len(buf):
+        raise bad("the description runs past the header")
+    try:
+        text = buf[text_at + 4 : text_at + 4 + size].decode("utf-8")
+        ET.fromstring(text)
+    except (UnicodeDecodeError, ET.ParseError) as exc:
+        raise bad(f"the description is not UTF-8 XML ({type(exc).__name__})") from None
+    return text
+
+
 def aedat_event_tracks(path: Path) -> list[tuple[int, tuple[int, int]]]:
     """(track id, (width, height)) of every event track of an AEDAT4 file, lowest id first."""
     faery = _faery()
+    check_aedat_header(path)
     try:
         with faery.aedat.Decoder(path) as dec:
             tracks = [(t.id, tuple(t.dimensions)) for t in dec.tracks() if t.data_type == "events"]
@@ -180,9 +254,13 @@ class CsvReader(CameraReader):
         if not rows:
             raise DataError("CSV holds no events", self.path)
         self.sep, self.cols = sep, cols
-        first = rows[0].split(sep)
-        self.seconds = any(c in first[cols["t"]] for c in ".eE")
-        pol = {r.split(sep)[cols["p"]].strip() for r in rows}
+        fields = [r.split(sep) for r in rows]
+        short = next((i for i, f in enumerate(fields) if len(f) <= max(cols.values())), None)
+        if short is not None:
+            raise DataError(f"CSV row {short + 2} has {len(fields[short])} fields, the header names "
+                            f"{max(cols.values()) + 1}", self.path)
+        self.seconds = any(c in fields[0][cols["t"]] for c in ".eE")
+        pol = {f[cols["p"]].strip() for f in fields}
         if not pol <= {"1", "0", "-1"} or {"0", "-1"} <= pol:
             raise DataError(
                 f"wrong polarity encoding: column p holds {', '.join(sorted(pol)[:6])}; expected 0/1 or -1/+1",
