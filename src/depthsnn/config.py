@@ -97,6 +97,10 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
     kwargs = {k: _convert(v, hints[k], prefix + k, source) for k, v in data.items()}
     try:
         return cls(**kwargs)
+    except ConfigError as exc:  # a __post_init__ refusing a value of this file: name the file
+        if exc.path is None and source is not None:
+            raise ConfigError(exc.problem, source) from None
+        raise
     except (TypeError, ValueError, OverflowError) as exc:  # a __post_init__ refusing the values
         raise ConfigError(f"{prefix or 'options'}: {' '.join(str(exc).split())[:200]}", source) from None
 
