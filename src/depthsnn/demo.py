@@ -77,9 +77,13 @@ def prepare_data(cfg: DemoConfig, say=print) -> tuple[Path, str]:
     synth = load_config(SynthConfig, None, cfg.synth_options).validate()
     manifest = root / MANIFEST
     if manifest.exists() and not cfg.fresh:
-        saved = json.loads(manifest.read_text()).get("config", {})
         from .config import to_dict
+        from .data.synthetic import read_manifest
 
+        try:
+            saved = read_manifest(manifest).get("config", {})
+        except DataError:  # a damaged manifest marks no complete set: regenerate
+            saved = None
         if saved == to_dict(synth):
             say(f"[data] reusing {root}")
             return root, cfg.split or "synthetic"
@@ -191,7 +195,6 @@ def energy_model(cfg: DemoConfig, model: str, run_dir: Path, results: Path, say=
 
     ``simulations`` (a :data:`~depthsnn.hw_profiles.assess.SimulationCache`) receives the
     simulations so that the compare stage reuses them."""
-    import json
 
     from .atomic import atomic_write_text
     from .hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile

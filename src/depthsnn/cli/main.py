@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module with ``register(subparsers)``, which adds a parser
 whose ``func`` default runs it. Errors the user can act on (``DepthSNNError``) print one
-line and exit with status 2; anything else is a bug and keeps its traceback.
+line and exit with status 2; anything else is a bug and keeps its traceback. Data warnings
+print as one line too.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .. import __version__
-from ..errors import DepthSNNError
+from ..errors import DataWarning, DepthSNNError
 
 # Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ["data", "train", "evaluate", "predict", "export", "simulate", "energy", "compare", "checkpoint", "demo"]
@@ -39,6 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # Data warnings (dropped events, padded recordings...) are for the user: one line each,
+        # ``depthsnn <cmd>: warning: <file>: <problem>``, not Python's two-line source listing.
+        plain = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DataWarning):
+                print(f"depthsnn {args.command}: warning: {message}", file=sys.stderr)
+            else:
+                plain(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.filterwarnings("default", category=DataWarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except DepthSNNError as exc:
