@@ -127,6 +127,12 @@ class EnergyBreakdown:
         return d
 
 
+def per_map_mj(b: EnergyBreakdown) -> float:
+    """Energy per depth map at the sensor's rate: the breakdown's per-map figure, or its total
+    (= dynamic) when the profile gives no static power or no window was given."""
+    return b.per_map_mj if b.per_map_mj is not None else b.total_mj
+
+
 def _used_estimates(profile: HardwareProfile, names: list[str]) -> list[str]:
     return sorted({k for k, p in profile.provenance.items() if p.estimate and k.split(".", 1)[1] in names})
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..atomic import atomic_path, atomic_write_text
 from ..simulate.counts import SimCounts
-from .energy import EnergyBreakdown, energy_per_inference
+from .energy import EnergyBreakdown, energy_per_inference, per_map_mj
 from .mapping import FitReport, check_fit
 from .profile import HardwareProfile
 
@@ -56,19 +56,22 @@ def _latency(s: float | None) -> str:
 
 
 def energy_table(rows: Sequence[EnergyRow]) -> str:
-    """Fixed-width table: profile, total and breakdown in mJ per inference, latency, fits?
+    """Fixed-width table per profile: energy per depth map at the sensor's rate (dynamic + static
+    power over the window), dynamic energy per inference (above idle) and its parts in mJ,
+    static, latency, fits?
 
-    ``*`` after the total marks rows using estimated profile numbers; static ``n/a`` means static
-    energy is not included in the total.
+    ``*`` after the two figures marks rows using estimated profile numbers; static ``n/a`` means
+    the profile gives no static power (per map = dynamic then).
     """
-    header = ["profile", "total mJ", "synaptic", "neuron", "routing", "addressing", "memory", "static",
-              "latency", "fits?"]
+    header = ["profile", "per map mJ", "dynamic mJ", "synaptic", "neuron", "routing", "per step", "addressing",
+              "memory", "static", "latency", "fits?"]
     body = []
     for r in rows:
         b = r.breakdown
-        total = _mj(b.total_mj) + ("*" if b.estimated_fields else "")
+        star = "*" if b.estimated_fields else ""
         mem = (_mj(b.addressing_mj), _mj(b.memory_mj)) if b.memory_modelled else (DASH, DASH)
-        body.append([b.profile, total, _mj(b.synaptic_mj), _mj(b.neuron_mj), _mj(b.routing_mj), *mem,
+        body.append([b.profile, _mj(per_map_mj(b)) + star, _mj(b.dynamic_mj) + star, _mj(b.synaptic_mj),
+                     _mj(b.neuron_mj), _mj(b.routing_mj), _mj(b.overhead_mj) if b.overhead_mj else DASH, *mem,
                      _mj(b.static_mj), _latency(b.latency_s), r.fit.verdict if r.fit else DASH])
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(header)]
 
@@ -78,9 +81,13 @@ def energy_table(rows: Sequence[EnergyRow]) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
     lines = [fmt(header), "  ".join("-" * w for w in widths), *(fmt(row) for row in body)]
-    lines.append("mJ per inference. * uses estimated profile numbers; static n/a = not included; "
-                 f"addressing/memory {DASH} = not modelled by the profile (memory = parameters + in/out + "
-                 "potentials, split in the JSON); fits: yes* = with warnings (see fit report).")
+    lines.append("per map mJ = energy per depth map at the sensor's rate (dynamic + static power over the window or "
+                 "the platform's own latency: what a battery pays); dynamic mJ = energy above idle per inference "
+                 "(synaptic + neuron + routing + per step + addressing + memory; per step = time-step management "
+                 "and synchronisation, or a dense platform's launch floor). * uses estimated profile numbers; "
+                 f"static n/a = the profile gives no static power; addressing/memory {DASH} = not modelled by the "
+                 "profile (memory = parameters + in/out + potentials, split in the JSON); fits: yes* = with "
+                 "warnings (see fit report).")
     return "\n".join(lines)
 
 
@@ -109,13 +116,14 @@ def write_energy_json(path: str | Path, rows: Sequence[EnergyRow], counts: SimCo
 
 
 _PARTS = (("synaptic", "synaptic_mj", "#1f77b4"), ("neuron", "neuron_mj", "#ff7f0e"),
-          ("routing", "routing_mj", "#2ca02c"), ("addressing", "addressing_mj", "#9467bd"),
+          ("routing", "routing_mj", "#2ca02c"),
+          ("per step / launch floor", "overhead_mj", "#17becf"), ("addressing", "addressing_mj", "#9467bd"),
           ("memory: parameters", "memory_params_mj", "#8c564b"), ("memory: in/out", "memory_inout_mj", "#e377c2"),
           ("memory: potentials", "memory_potential_mj", "#bcbd22"), ("static", "static_mj", "#7f7f7f"))
 
 
 def energy_bar_chart(rows: Sequence[EnergyRow], path: str | Path, title: str = "Energy per inference") -> Path:
-    """Stacked bars (synaptic, neuron, routing, addressing, memory parts, static) per profile on a log axis, written as PNG.
+    """Stacked bars (synaptic, neuron, routing, per step, addressing, memory parts, static) per profile on a log axis, written as PNG.
 
     Uses the Agg canvas directly (no pyplot), so no global matplotlib state is touched. Profiles
     that do not fit are marked ``(no fit)`` under their name; static parts that are unknown are
