@@ -179,3 +179,45 @@ def test_measure_checkpoint_writes_measurement_beside_estimate(tiny_checkpoints,
     r = saved["ratio_estimate_over_measured"]["torch"]
     assert r["dynamic_mj"] == pytest.approx(est["dynamic_mj"] / m["dynamic_mj"])
     assert r["per_map_mj"] == pytest.approx(est["per_map_mj"] / m["per_map_mj"])
+
+
+def test_cli_energy_device_cuda_without_cuda_is_one_line_exit_2(tiny_checkpoints, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from depthsnn.cli.main import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["energy", str(tiny_checkpoints["snn-tiny"]), "--device", "cuda", "--out", str(tmp_path / "e")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("depthsnn energy: error: --device cuda needs a CUDA device") and "\n" not in err
+    assert not (tmp_path / "e" / "energy.json").exists()
+
+
+def test_energy_device_reaches_the_simulator(tiny_checkpoints, tmp_path, monkeypatch):
+    """--device is plumbed through assess_profiles to simulate_dataset (the fast path's device); with
+    CUDA faked present, the run goes through in this process (no forked workers) and writes both
+    figures per profile."""
+    import json
+
+    import torch
+
+    from depthsnn.cli.main import main
+    from depthsnn.hw_profiles import assess
+
+    seen = []
+    real = assess.simulate_dataset
+
+    def spy(*a, device="cpu", **k):
+        seen.append(device)
+        return real(*a, device="cpu", **k)  # the arithmetic stays on the CPU here
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(assess, "simulate_dataset", spy)
+    out = tmp_path / "e"
+    assert main(["energy", str(tiny_checkpoints["snn-tiny"]), "--device", "cuda", "--samples", "1", "--jobs", "2",
+                 "--profile", "loihi2", "--profile", "speck", "--out", str(out), "--quiet"]) == 0
+    assert seen == ["cuda"]  # one precision (int8), simulated once, on the requested device
+    rows = json.loads((out / "energy.json").read_text())["profiles"]
+    for r in rows:
+        assert r["per_map_mj"] == pytest.approx(r["energy"]["static_mj"] + r["dynamic_mj"], rel=1e-12)

@@ -31,6 +31,7 @@ column of an evaluation's results table (results.md / results.json) with --prima
 # must not load torch (tests/test_fast_path.py checks that they agree).
 SAMPLES = 200
 ENGINES = ("fast", "event")
+DEVICES = ("cpu", "cuda")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "event: the event-driven simulator itself")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="precisions simulated at once, one single-threaded process each (default: CPU cores)")
+    p.add_argument("--device", choices=DEVICES, default=DEVICES[0],
+                   help="where the fast path's dense arithmetic runs (default cpu; cuda: the same bits on the GPU, "
+                        "the first sample checked against the event-driven engine)")
     p.add_argument("--profile", dest="profiles", action="append", metavar="NAME|PATH",
                    help="profile to cost (repeatable; default: all built-in)")
     p.add_argument("--latency", default="window", metavar="auto|window|SECONDS",
@@ -101,9 +105,25 @@ def run_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(args: argparse.Namespace) -> None:
+    """``--device cuda`` needs CUDA (one line and exit 2 without it) and the fast engine."""
+    from ..errors import ConfigError
+
+    if getattr(args, "device", "cpu") == "cpu":
+        return
+    if args.engine != "fast":
+        raise ConfigError("--device cuda runs the fast path: drop --engine event (the event-driven engine is CPU-only)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("--device cuda needs a CUDA device (torch.cuda.is_available() is False); run without it "
+                          "(--device cpu, the default)")
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "measure", False):
         return run_measure(args)
+    _check_device(args)
     from ..atomic import atomic_write_text
     from ..errors import ConfigError
     from ..hw_profiles import builtin_profile_names, energy_bar_chart, energy_table, get_profile
@@ -119,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulating {min(args.samples, len(ds))} samples of the {args.subset} subset per weight precision "
               f"({args.engine} engine, up to {jobs} precisions at once)", flush=True)
     assessments = assess_profiles(net, ds, profiles, samples=args.samples, latency_s=latency,
-                                  progress=not args.quiet, engine=args.engine, jobs=jobs)
+                                  progress=not args.quiet, engine=args.engine, jobs=jobs,
+                                  device=getattr(args, "device", "cpu"))
     args.out.mkdir(parents=True, exist_ok=True)
     report = assessment_report(str(args.model), net.name, net.kind, latency, assessments)
     from ..models.portable import host_step_cost

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..simulate.pipeline import DatasetSimulation, Network, simulate_dataset
 from ..simulate.quantize import QuantConfig
-from .energy import energy_per_inference
+from .energy import energy_per_inference, per_map_mj
 from .mapping import check_fit
 from .profile import HardwareProfile
 from .report import EnergyRow
@@ -48,6 +48,8 @@ class ProfileAssessment:
             "samples": self.simulation.samples,
             "mde_cm": self.simulation.metrics.get("mde_cm"),
             "metrics": self.simulation.metrics,
+            "dynamic_mj": self.row.breakdown.dynamic_mj,
+            "per_map_mj": per_map_mj(self.row.breakdown),
             "energy": self.row.breakdown.to_dict(),
             "fit": self.row.fit.to_dict() if self.row.fit is not None else None,
             "fit_lines": self.row.fit.lines() if self.row.fit is not None else [],
@@ -81,14 +83,16 @@ def cached_simulation(
     samples: int | None,
     progress: bool | str = False,
     engine: str = "fast",
+    device: str = "cpu",
 ) -> DatasetSimulation:
     """``cache[(bits, samples)]``, simulated first (float32 state, ``bits``-bit integer weights or
-    float32 weights for None; ``engine`` ``"fast"`` or ``"event"``) when the cache does not hold it yet."""
+    float32 weights for None; ``engine`` ``"fast"`` or ``"event"``; ``device``: where the fast
+    path's dense arithmetic runs) when the cache does not hold it yet."""
     key = (bits, samples)
     if key not in cache:
         quant = None if bits is None else QuantConfig(weight_bits=bits)
         cache[key] = simulate_dataset(net, dataset, samples=samples, dtype=np.float32, quantization=quant,
-                                      progress=progress, engine=engine)
+                                      progress=progress, engine=engine, device=device)
     return cache[key]
 
 
@@ -138,6 +142,7 @@ def assess_profiles(
     simulations: SimulationCache | None = None,
     engine: str = "fast",
     jobs: int = 1,
+    device: str = "cpu",
 ) -> list[ProfileAssessment]:
     """Simulate ``net`` once per distinct precision and cost it on every profile.
 
@@ -145,19 +150,22 @@ def assess_profiles(
     weight bits and sample count), so a later call reuses the simulations of an earlier one.
     ``engine``: ``"fast"`` (exact fast path, default) or ``"event"`` (event-driven reference).
     ``jobs``: precisions simulated at once in worker processes (see :func:`simulate_precisions`).
+    ``device``: where the fast path's dense arithmetic runs (``cuda``: the same bits on the GPU;
+    precisions then run one after the other in this process, CUDA does not survive a fork).
     """
     if engine not in ENGINES:
         from ..errors import ConfigError
 
         raise ConfigError(f"simulation engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     sims: SimulationCache = {} if simulations is None else simulations
-    simulate_precisions(sims, net, dataset, [weight_bits_for(p) for p in profiles], samples, engine, jobs)
+    if device == "cpu":
+        simulate_precisions(sims, net, dataset, [weight_bits_for(p) for p in profiles], samples, engine, jobs)
     out = []
     for p in profiles:
         bits = weight_bits_for(p)
         label = "simulate float32" if bits is None else f"simulate int{bits}"
         sim = cached_simulation(sims, net, dataset, bits, samples, progress=label if progress else False,
-                                engine=engine)
+                                engine=engine, device=device)
         counts = sim.counts
         counts.metadata.setdefault("weights_are_float", bits is None)
         counts.metadata["weight_bits"] = 32 if bits is None else bits
