@@ -17,7 +17,8 @@ prove exact (an HNN's analog layers, float weights spanning too many binades) ru
 and the report says how many did. --engine event runs the event-driven simulator throughout.
 The default --samples 200 covers the whole test subset of the built-in synthetic set.
 
-Profiles: the built-in chips (loihi, loihi2, spinnaker, spinnaker2, truenorth, speck) and
+Profiles: the built-in chips (loihi, loihi2, spinnaker, spinnaker2, truenorth, speck,
+akida_akd1000) and
 baselines (gpu_h100, jetson_orin_nano, coral_edgetpu, cpu, gpu = legacy Titan Black,
 asic45nm_fp32, asic45nm_int8, lemaire45nm = 45 nm with memory traffic after Lemaire et al.
 2022), or your own TOML file (--profile PATH,
@@ -25,6 +26,9 @@ same schema as src/depthsnn/hw_profiles/profiles/*.toml). Each chip is simulated
 precision, so the MDE column is the accuracy of the network the chip would run. Totals marked *
 use estimated profile numbers (the JSON says which and why). --results DIR fills the Energy
 column of an evaluation's results table (results.md / results.json) with --primary's figure.
+The table shows two figures per chip: per map mJ (energy per depth map at the sensor's rate:
+dynamic + static power over the window) and dynamic mJ (above idle, per-step costs included).
+--device cuda runs the fast path's dense arithmetic on the GPU (same bits).
 """
 
 # hw_profiles.assess.DEFAULT_ENERGY_SAMPLES and ENGINES, not imported here: registering commands
