@@ -3,7 +3,10 @@
 SNN and HNN checkpoints give a NIR file (``<name>.nir``) and two ONNX files (``<name>.onnx``,
 T steps unrolled; ``<name>.step.onnx``, one step with explicit state); an ANN gives one ONNX
 file. Format ``akida`` (chain networks, ``snn-portable-*``; needs the ``akida`` package) writes
-``<name>.fbz`` mapped onto a virtual AKD1000 and records Akida's mapping (:mod:`depthsnn.vendors.akida`). ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
+``<name>.fbz`` mapped onto a virtual AKD1000 and records Akida's mapping (:mod:`depthsnn.vendors.akida`);
+for the Akida 2.0 U-Net (``snn-akida2-*``, arch ``akida2``) it writes an IPv2 model mapped onto the
+smallest IPv2 virtual device that takes it (:mod:`depthsnn.vendors.akida2`). An ``akida2`` network
+has no spiking graph (8-bit graded activations, transposed convs): ``akida`` is its only format. ``manifest.json`` records, per file, its SHA-256, size, input/output shapes, dt, opset
 and the parity figures measured at export, plus the checkpoint's own hash and configuration.
 
 After writing a NIR file, every installed third-party NIR reader (snnTorch, Norse: see
@@ -44,9 +47,11 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def parse_formats(text: str | None, kind: str) -> list[str]:
-    """``'nir,onnx'`` -> ['nir', 'onnx']; None/``auto`` -> what the model kind supports."""
+def parse_formats(text: str | None, kind: str, arch: str = "unet") -> list[str]:
+    """``'nir,onnx'`` -> ['nir', 'onnx']; None/``auto`` -> what the model kind (and arch) supports."""
     if text is None or text == "auto":
+        if arch == "akida2":
+            return ["akida"]
         return ["onnx"] if kind == "ann" else ["nir", "onnx"]
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
@@ -54,6 +59,10 @@ def parse_formats(text: str | None, kind: str) -> list[str]:
         raise ConfigError(f"unknown export format {unknown[0] if unknown else text!r} (known: {', '.join(FORMATS)})")
     if "akida" in formats and kind == "ann":
         raise ConfigError("format akida maps spiking chain networks (snn-portable-*); an ANN has no spiking graph")
+    if arch == "akida2" and set(formats) - {"akida"}:
+        raise ConfigError(f"format {sorted(set(formats) - {'akida'})[0]} cannot express snn-akida2-* (8-bit graded "
+                          "activations with Akida's rounding, transposed convs, saturating skips; no spiking graph): "
+                          "use --format akida")
     if "nir" in formats and kind == "ann":
         raise ConfigError("an ANN cannot be exported to NIR (NIR describes spiking/neuromorphic graphs); "
                           "use --format onnx")
@@ -136,7 +145,7 @@ def export_checkpoint(
     checkpoint = Path(checkpoint)
     model, cfg, ckpt = model_from_checkpoint(checkpoint)
     kind = model.cfg.kind
-    fmts = parse_formats(formats, kind)
+    fmts = parse_formats(formats, kind, model.cfg.arch)
     if dt <= 0:
         raise ConfigError(f"dt must be > 0, got {dt}")
     out = Path(out_dir)
@@ -179,7 +188,16 @@ def export_checkpoint(
             files.append({"format": "onnx", "dt": dt if kind != "ann" else None, **d})
             say(f"[export] wrote {info.path}")
 
-    if "akida" in fmts:  # BrainChip Akida (AKD1000): depthsnn.vendors.akida, plugged in by its caller
+    if "akida" in fmts and model.cfg.arch == "akida2":  # Akida 2.0 (IPv2): depthsnn.vendors.akida2
+        writer = (vendor_writers or {}).get("akida2")
+        if writer is None:
+            raise ConfigError("format akida is written by depthsnn.vendors.export_with_vendors (depthsnn export): "
+                              "export_checkpoint alone has no vendor writer for it")
+        files.append(writer(model, out / f"{name}.fbz", hw, verify=verify))
+        m = files[-1]["mapping"]
+        say(f"[export] wrote {out / files[-1]['path']} ({m['nps_used']} NPs in {m['passes']} passes on {m['device']}, "
+            f"all layers on hardware: {m['all_on_hardware']})")
+    elif "akida" in fmts:  # BrainChip Akida (AKD1000): depthsnn.vendors.akida, plugged in by its caller
         writer = (vendor_writers or {}).get("akida")
         if writer is None:
             raise ConfigError("format akida is written by depthsnn.vendors.export_with_vendors (depthsnn export): "

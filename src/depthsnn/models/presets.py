@@ -9,6 +9,11 @@ optional neuron ``if`` | ``lif`` (spiking kinds only; default ``if`` as in Stere
 chip-fit family (:mod:`depthsnn.models.portable`): a plain chain of conv + IF layers ending in a
 non-firing integrator that gives a coarse depth map, upsampled on the host. Examples:
 ``snn-portable-tiny``, ``snn-portable-small``, ``snn-lif-portable-tiny``.
+
+``-akida2`` (``snn`` only, sizes ``tiny`` | ``small``) selects ``arch = "akida2"``
+(:mod:`depthsnn.models.akida2`): a U-Net of strided convs, transposed convs and additive skips
+that BrainChip's Akida 2.0 (IPv2) maps and runs equal. Its activations are 8-bit graded events,
+not binary spikes: ``snn-akida2-tiny``, ``snn-akida2-small``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ..errors import ConfigError
 
 KINDS = ("snn", "hnn", "ann")
 NEURONS = ("if", "lif")
-ARCHS = ("unet", "portable")
+ARCHS = ("unet", "portable", "akida2")
 HOST_UPSAMPLE = ("bilinear", "nearest")
 MODALITIES = ("binocular", "monocular")
 MODALITY_CHANNELS = {"binocular": 4, "monocular": 2}
@@ -53,6 +58,10 @@ class ModelConfig:
     ``host_upsample`` (``bilinear`` | ``nearest``) names how the host brings it to full size:
     that step is plain torch outside the exported NIR graph and is not run (or costed) on chip.
     ``chain_convs`` and ``host_upsample`` are for ``portable`` only (``residual_blocks`` must be 0).
+    ``akida2`` (:class:`~depthsnn.models.akida2.Akida2Core`): the Akida IPv2 U-Net, ``levels``
+    stride-2 convs, ``residual_blocks`` plain convs at the bottom, transposed-conv decoder with
+    additive skips, 8-bit quantised ReLU activations and 8-bit weights (quantisation-aware);
+    ``bias`` is allowed (Akida IPv2 convolutions take an 8-bit shifted bias).
     ``init_gain``: hidden conv weights are drawn from N(0, init_gain**2 / fan_in); None
     means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
     per layer instead of falling silent with PyTorch's default init, which stalls
@@ -105,13 +114,14 @@ class ModelConfig:
             (self.ann_time in ("sum", "steps"), f"ann_time must be sum or steps, got {self.ann_time!r}"),
             # Spiking convs carry no bias: a bias is a constant input current that fires
             # neurons without events, and StereoSpike has none.
-            (not self.bias or self.kind == "ann", "bias is only allowed for kind 'ann'"),
+            (not self.bias or self.kind == "ann" or self.arch == "akida2",
+             "bias is only allowed for kind 'ann' (and arch 'akida2')"),
             (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
             (self.norm == "none" or self.kind == "ann", "norm=batch is only allowed for kind 'ann'"),
             (self.arch in ARCHS, f"arch {self.arch!r} unknown (known: {', '.join(ARCHS)})"),
             (self.arch == "unet" or self.kind == "snn",
-             f"arch 'portable' is spiking everywhere: kind must be 'snn', got {self.kind!r}"),
-            (self.arch == "unet" or self.residual_blocks == 0,
+             f"arch {self.arch!r} is a preset family of its own: kind must be 'snn', got {self.kind!r}"),
+            (self.arch != "portable" or self.residual_blocks == 0,
              f"arch 'portable' has no residual blocks: residual_blocks must be 0, got {self.residual_blocks}"),
             (self.arch == "portable" or self.chain_convs == 0, "chain_convs is for arch 'portable' only"),
             (self.chain_convs >= 0, f"chain_convs must be >= 0, got {self.chain_convs}"),
@@ -144,6 +154,8 @@ class ModelConfig:
         """Number of activation layers, in the order HNN counts them (encoder first)."""
         if self.arch == "portable":
             return self.levels + self.chain_convs
+        if self.arch == "akida2":
+            return 1 + self.levels + self.residual_blocks + 2 * self.levels
         return 1 + self.levels + 2 * self.residual_blocks + self.levels
 
 
@@ -165,6 +177,16 @@ PORTABLE_SIZES: dict[str, dict[str, int]] = {
 }
 
 
+# The Akida IPv2 U-Net (arch = "akida2"): full-resolution output, 8-bit weights and activations.
+AKIDA2_SIZES: dict[str, dict[str, int]] = {
+    # 17 Akida layers, channels 8-16-32-64-128, 0.61 M parameters (binocular); maps on SixNodesIPv2.
+    "tiny": {"base_channels": 8, "levels": 4, "residual_blocks": 2},
+    # Same layout, channels 12..192, 1.38 M parameters; maps on TwelveNodesIPv2 (base 16 needs more
+    # NPs per layer than an IPv2 virtual device has at 260x346 in one hardware sequence).
+    "small": {"base_channels": 12, "levels": 4, "residual_blocks": 2},
+}
+
+
 def preset_names() -> list[str]:
     """All accepted preset names (``snn-tiny``, ``snn-lif-tiny``, ``snn-portable-tiny`` ...)."""
     names = []
@@ -175,12 +197,16 @@ def preset_names() -> list[str]:
                 names.append(f"{kind}-lif-{size}")
     for size in PORTABLE_SIZES:
         names += [f"snn-portable-{size}", f"snn-lif-portable-{size}"]
+    names += [f"snn-akida2-{size}" for size in AKIDA2_SIZES]
     return names
 
 
 def preset(name: str, modality: str = "binocular", **overrides: object) -> ModelConfig:
     """The :class:`ModelConfig` of preset ``name`` for ``modality``, with field ``overrides``."""
     parts = name.lower().split("-")
+    if len(parts) == 3 and parts[:2] == ["snn", "akida2"] and parts[2] in AKIDA2_SIZES:
+        fields = dict(AKIDA2_SIZES[parts[2]], kind="snn", arch="akida2", bias=True, modality=modality)
+        return with_overrides(ModelConfig(**fields), **overrides)  # type: ignore[arg-type]
     portable = len(parts) >= 3 and parts[-2] == "portable"
     if portable:
         parts.pop(-2)

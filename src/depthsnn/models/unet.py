@@ -18,6 +18,8 @@ from spikingjelly.activation_based import functional
 from torch import nn
 
 from ..errors import ConfigError
+from .akida2 import Akida2Core
+from .akida2 import host_upsample as akida2_upsample
 from .blocks import ConvUnit, Head, Integrator, SEWBlock, UpConvUnit, make_activation
 from .portable import PortableCore, host_upsample
 from .portable import padded_size as portable_padded_size
@@ -115,7 +117,8 @@ class DepthNet(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.core = PortableCore(cfg) if cfg.arch == "portable" else UNetCore(cfg)
+        cores = {"portable": PortableCore, "akida2": Akida2Core}
+        self.core = cores.get(cfg.arch, UNetCore)(cfg)
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) the core sees for an input of (height, width): next multiple of 2**levels
@@ -142,6 +145,8 @@ class DepthNet(nn.Module):
         out = self.core(x.transpose(0, 1).contiguous())
         if self.cfg.arch == "portable":
             out = host_upsample(out, (ph, pw), self.cfg.host_upsample)
+        elif self.cfg.arch == "akida2":  # the host's x2 step after the chip's 1/2-resolution map
+            out = akida2_upsample(out, (ph, pw))
         out = out[..., :h, :w]
         heads = tuple(out.unbind(0))
         return DepthOutput(depth=heads[-1], heads=heads)
