@@ -3,7 +3,8 @@
 For every spiking preset: the U-Nets are rejected by Akida, Speck (sinabs rules) and Loihi 2
 (lava-dl netx rules) naming their upsampling, skip and integrator structures; the IF portable
 presets are accepted by Akida and netx, and Akida's own mapper (akida 2.19, AKD1000) agrees with
-our verdict: it maps what we accept entirely onto hardware NPs.
+our verdict: it maps what we accept entirely onto hardware NPs. The Akida 2.0 family
+(``snn-akida2-*``) has no spiking graph: Akida's IPv2 mapper places it entirely on hardware.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from depthsnn.hw_profiles.structure import TOOLCHAINS, toolchain_verdict, toolch
 from depthsnn.models import build_model, preset, preset_names
 from depthsnn.simulate.engine import EventSimulator
 
-SPIKING = [n for n in preset_names() if not n.startswith("ann")]
+SPIKING = [n for n in preset_names() if not n.startswith("ann") and preset(n).arch != "akida2"]
+AKIDA2 = [n for n in preset_names() if preset(n).arch == "akida2"]
 
 
 def graph_of(name: str, hw=(40, 56)):
@@ -92,3 +94,18 @@ def test_akida_mapper_agrees_with_our_verdict(verdicts):
         else:
             with pytest.raises(ConfigError, match="does not map onto Akida"):
                 ak.to_akida(g)
+
+
+@pytest.mark.parametrize("name", AKIDA2)
+def test_akida2_presets_map_on_ipv2_hardware(name):
+    """The Akida 2.0 family: no NetGraph (so no per-toolchain structure verdict from it), and Akida's
+    IPv2 mapper places every layer on hardware of a virtual IPv2 device."""
+    pytest.importorskip("akida", reason="akida is not installed: the vendor side of the agreement is not checked")
+    from depthsnn.vendors import akida2 as a2
+
+    model = build_model(name)
+    with pytest.raises(ConfigError, match="can only export"):
+        from_model(model.core, model.padded_size(40, 56))
+    hw = model.padded_size(40, 56)
+    rep = a2.smallest_device(lambda: a2.to_akida2(model.core, hw))
+    assert rep["all_on_hardware"] and rep["ip_version"] and 0 < rep["nps_used"], rep
