@@ -131,3 +131,35 @@ def test_monocular_needs_only_left(make_sequence):
     assert s.num_events("left") == 500
     with pytest.raises(ValueError):
         s.events("right", 0, 1)
+
+
+def test_rows_outside_the_sensor_are_counted_and_warned_once(make_sequence):
+    """Corrupt rows (x = 5000, y = -3, NaN) are dropped, counted per camera and reported once per file
+    with the count and the first offending row; events that are inside stay, rectified as before."""
+    from conftest import random_events
+    from depthsnn.errors import DataWarning
+
+    rng = np.random.default_rng(3)
+    ev = random_events(rng, 400, 0.0, 0.6)
+    bad = [17, 40, 300]
+    ev[17, :2] = (5000, 10)
+    ev[40, :2] = (3, -3)
+    ev[300, :2] = (np.nan, 5)
+    ws = make_sequence(events={"left": ev, "right": random_events(rng, 400, 0.0, 0.6)})
+    s = MVSECSequence(ws.root, ws.seq)
+    end = ev[40, 2] + 1e-9  # rows 17 and 40 fall in the first window, row 300 in a later one
+    with pytest.warns(DataWarning, match=r"2 of \d+ left events .* outside the 64x48 sensor .*first: x=5000, y=10"):
+        got = s.window_events("left", 0.0, end)
+    assert s.dropped == {"left": 2}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second offending window is counted, not warned again
+        s.window_events("left", ev[299, 2], ev[300, 2] + 1e-9)
+        s.window_events("right", 0.0, 0.6)
+    assert s.dropped == {"left": 3}
+    good = np.delete(ev, bad, axis=0)
+    ref = rectify_events(good[good[:, 2] < end], W, H,
+                         s.calibration.left.x_map, s.calibration.left.y_map)
+    np.testing.assert_array_equal(got.x, ref.x)
+    np.testing.assert_array_equal(got.t, ref.t)

@@ -173,6 +173,7 @@ class MVSECSequence:
         self.width, self.height = calibration.left.resolution
         self._files: dict[str, h5py.File] = {}
         self._memo: dict[str, dict[int, float]] = {}
+        self.dropped: dict[str, int] = {}  # camera -> raw events outside the sensor, dropped
         self._pid = os.getpid()
         try:
             self._validate()
@@ -363,13 +364,37 @@ class MVSECSequence:
             return np.zeros((0, 4), dtype=np.float64)
         return self._read(ds, slice(start, stop), self.data_path).astype(np.float64, copy=False)
 
+    def _drop_outside(self, cam: str, rows: np.ndarray, t0: float, t1: float) -> np.ndarray:
+        """``rows`` without those outside the sensor, counted per camera (:attr:`dropped`); the first
+        window that has any warns once per camera and file (in this process) with the count and the
+        first row."""
+        bad = _outside(np.asarray(rows).reshape(-1, 4), self.width, self.height) if len(rows) else None
+        if bad is None or not bad.any():
+            return rows
+        first = self.dropped.get(cam, 0) == 0
+        self.dropped[cam] = self.dropped.get(cam, 0) + int(bad.sum())
+        if first:
+            x, y, t, _ = (float(v) for v in np.asarray(rows)[np.flatnonzero(bad)[0]])
+            warn_data(f"{self.data_path}: {int(bad.sum())} of {len(rows)} {cam} events in [{t0:.3f}, {t1:.3f}) s lie "
+                      f"outside the {self.width}x{self.height} sensor and are dropped (first: x={x:g}, y={y:g}, "
+                      f"t={t:.6f}); later ones in this file are counted in MVSECSequence.dropped, not repeated")
+        return np.asarray(rows)[~bad]
+
     def window_events(self, cam: str, t0: float, t1: float, rectify: bool = True) -> EventArrays:
         """Events of ``cam`` with ``t0 <= t < t1``, rectified (unless ``rectify=False``) and in-sensor."""
-        rows = self.events(cam, t0, t1)
+        rows = self._drop_outside(cam, self.events(cam, t0, t1), t0, t1)
         c = self.calibration.camera(cam)
         if rectify:
             return rectify_events(rows, self.width, self.height, c.x_map, c.y_map)
         return rectify_events(rows, self.width, self.height)
+
+
+def _outside(rows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Rows whose raw coordinates are not finite or lie outside the sensor (corrupt rows; not the
+    events that rectification legitimately moves off the image)."""
+    x, y = rows[:, 0], rows[:, 1]
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5))
 
 
 def warn_data(message: str) -> None:
