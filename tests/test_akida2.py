@@ -135,6 +135,8 @@ def test_export_writes_ipv2_fbz_equal_on_real_events(akida2_checkpoint, tiny_syn
     v = entry["verification"]
     assert v["random"]["layer_mismatches"] == 0 and v["random"]["output_mismatches"] == 0
     assert v["file_reloaded_mismatches"] == 0
+    card = (tmp_path / entry["model_card"]).read_text()
+    assert "not* a spiking network" in card and "SixNodesIPv2" in card and "8-bit graded events" in card
     # Real events of the synthetic set through the saved file = our model's depth map, exactly.
     model, _, _ = model_from_checkpoint(akida2_checkpoint)
     ds = EventDepthDataset(tiny_synth, "synthetic", "test")
@@ -161,3 +163,20 @@ def test_other_formats_refused_with_reason(akida2_checkpoint, tmp_path):
         export_with_vendors(akida2_checkpoint, tmp_path, "nir", say=lambda _m: None)
     with pytest.raises(ConfigError, match="can only export"):
         from_model(build_model("snn-akida2-tiny").core, HW)
+
+
+def test_event_counts_and_energy_per_map():
+    """One input event in the interior meets the 3x3 kernel of each of its 9 outputs (x 8 filters) in
+    enc0; a dense accelerator does every in-bounds weight; the AKD1000 profile prices event-MACs at
+    its fitted 8.79 pJ plus its 908.5 mW floor over the 50 ms window."""
+    model = build_model("snn-akida2-tiny")
+    x = np.zeros((1, *HW, 4), np.int8)
+    x[0, 10, 20, 1] = 3
+    rows = a2.layer_counts(model.core, x)
+    enc0 = rows[0]
+    assert enc0["layer"] == "enc0" and enc0["input_events"] == 1 and enc0["event_macs"] == 9 * 8
+    assert enc0["dense_macs"] == 8 * 4 * (9 * HW[0] * HW[1] - 6 * (HW[0] + HW[1]) + 4)  # in-bounds taps
+    e = a2.energy(rows, 1, "akida_akd1000", 0.05)
+    macs = sum(r["event_macs"] for r in rows)
+    assert e["event_macs"] == macs
+    assert e["per_map_mj"] == pytest.approx(0.9085 * 0.05 * 1e3 + macs * 8.79e-9)

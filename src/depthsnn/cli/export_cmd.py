@@ -11,7 +11,10 @@ depthsnn's reader and simulator execute), <name>.onnx (T steps unrolled: frames 
 depth [B,H,W]) and <name>.step.onnx (one step with explicit membrane state, for streaming).
 ANN: <name>.onnx. akida (chain networks such as snn-portable-tiny; pip install akida):
 <name>.fbz for BrainChip's AKD1000, compared with the simulator at Akida's precision, with
-Akida's mapping (neural processors, sequences) in the manifest. Every file is verified at export (NIR: spikes identical after the file round
+Akida's mapping (neural processors, sequences) in the manifest. snn-akida2-* (the Akida 2.0
+U-Net; akida is its only and default format): <name>.fbz for an Akida IPv2 virtual device (the
+smallest that takes every layer on hardware), equal to the model layer by layer, with
+<name>.card.md (what the network is on chip) beside it. Every file is verified at export (NIR: spikes identical after the file round
 trip; ONNX: onnxruntime vs torch) and described in manifest.json (hashes, shapes, dt, opset).
 Reader check (NIR): each installed third-party reader (snnTorch, Norse) runs <name>.nir on random
 events and is compared with depthsnn; the table (loads? equal? max difference, spike mismatches,
@@ -32,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint written by depthsnn train (best.pt / last.pt)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", dest="formats", metavar="LIST",
-                   help="comma-separated: nir, onnx, akida (default: nir,onnx for SNN/HNN, onnx for ANN)")
+                   help="comma-separated: nir, onnx, akida (default: nir,onnx for SNN/HNN, onnx for ANN, akida for snn-akida2-*)")
     p.add_argument("--dt", type=float, default=1e-4, help="time step in seconds stored in the NIR graph (default 1e-4)")
     p.add_argument("--input-hw", metavar="HxW", help="input size (default: the training data's, else 260x346)")
     p.add_argument("--num-bins", type=int, help="time steps T per sample (default: the training setting)")

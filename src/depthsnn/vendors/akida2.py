@@ -290,7 +290,11 @@ def export_akida2(model, path, input_hw: tuple[int, int], *, verify: bool = True
         if checks["file_reloaded_mismatches"]:
             raise DataError(f"the saved .fbz differs from our model: {checks['file_reloaded_mismatches']} outputs", path)
     h, w = phw
-    return {"format": "akida", "akida_ip": "IPv2", "path": path.name,
+    card = path.with_name(path.name[: -len(path.suffix)] + ".card.md") if path.suffix else path.with_name(path.name + ".card.md")
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(card, model_card(model, path.name, phw, mapping, checks or None))
+    return {"format": "akida", "akida_ip": "IPv2", "path": path.name, "model_card": card.name,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size_bytes": path.stat().st_size,
             "akida_version": mapping["akida_version"], "input_shape": [h, w, core.cfg.channels],
             "input_bits": INPUT_BITS, "weight_bits": 8, "activation_bits": 8,
@@ -304,3 +308,97 @@ def export_akida2(model, path, input_hw: tuple[int, int], *, verify: bool = True
                      "output: float32 = normalised log depth at 1/2 resolution (Akida's Dequantizer applies "
                      "output_scale); the host upsamples it x2 (bilinear). Activations on chip are 8-bit graded "
                      "events (0..127), not binary spikes; the network is stateless.")}
+
+
+def _taps(conv, mask: torch.Tensor, cin: int, cout: int) -> float:
+    """MACs when the inputs marked in ``mask`` [B, C_in, H, W] (1 = an event) each meet every in-bounds
+    weight of ``conv`` (QConv) they reach: the sum over outputs of the marked inputs in their window x C_out."""
+    import torch.nn.functional as F
+
+    if conv.transpose:
+        k = conv.weight.shape[-1]
+        ones = torch.ones(cin, 1, k, k, dtype=mask.dtype)
+        return float(F.conv_transpose2d(mask, ones, stride=2, padding=1).sum()) * cout
+    ones = torch.ones(1, cin, 3, 3, dtype=mask.dtype)
+    if conv.stride == 2:
+        return float(F.conv2d(F.pad(mask, (0, 1, 0, 1)), ones, stride=2).sum()) * cout
+    return float(F.conv2d(mask, ones, padding=1).sum()) * cout
+
+
+def layer_counts(core: Akida2Core, x_int8: np.ndarray) -> list[dict[str, Any]]:
+    """Per Akida conv layer, summed over the frames of ``x_int8`` [B, H, W, C]: ``input_events``
+    (non-zero input activations: what Akida's event-based NPs process), ``event_macs`` (each input
+    event times the in-bounds weights it meets: the work an event-based NP does) and ``dense_macs``
+    (every in-bounds weight at every output, what a dense accelerator does). ``Add`` layers are
+    element-wise sums inside the next layer's NPs: no MACs."""
+
+    outs = run_ours(core, x_int8)
+    rows = []
+    for step in core.plan:
+        if step.op == "add":
+            continue
+        conv = core.convs[step.name]
+        src = torch.as_tensor(outs[step.inputs[0]])
+        cin, cout = src.shape[1], conv.out_channels
+
+        nz = (src != 0).double()
+        rows.append({"layer": step.name, "op": step.op, "input_events": int(nz.sum()),
+                     "inputs": int(nz.numel()), "event_macs": _taps(conv, nz, cin, cout),
+                     "dense_macs": _taps(conv, torch.ones_like(nz), cin, cout),
+                     "outputs": int(np.prod(outs[step.name].shape)), "weights": int(conv.weight.numel())})
+    return rows
+
+
+def energy(rows: list[dict[str, Any]], samples: int, profile_name: str, window_s: float) -> dict[str, Any]:
+    """Energy per depth map of counts ``rows`` (:func:`layer_counts` over ``samples`` frames) on a
+    hardware profile, one map per ``window_s`` (the sensor's rate; static power over the window):
+    :func:`~depthsnn.hw_profiles.energy.energy_per_inference` on the counts as graded-input MACs."""
+    from ..hw_profiles import get_profile
+    from ..hw_profiles.energy import energy_per_inference
+    from ..simulate.counts import LayerCounts, SimCounts
+
+    layers = [LayerCounts(r["layer"], "conv", macs=int(r["event_macs"]), dense_ops=int(r["dense_macs"]),
+                          input_events=r["input_events"], weights=r["weights"], graded=True) for r in rows]
+    counts = SimCounts(layers=layers, samples=samples, timesteps=1)
+    b = energy_per_inference(counts, get_profile(profile_name), latency_s=window_s)
+    return {"profile": profile_name, "per_map_mj": b.per_map_mj, "dynamic_mj": b.dynamic_mj,
+            "static_mj": b.static_mj, "latency_s": b.latency_s, "estimated_fields": b.estimated_fields,
+            "event_macs": counts.per_inference("macs"), "dense_macs": counts.per_inference("dense_ops")}
+
+
+def model_card(model, fbz_name: str, phw: tuple[int, int], mapping: dict[str, Any], checks: dict | None) -> str:
+    """The model card written beside the ``.fbz``: what the network is on chip, its input and
+    output, how it was checked, and what it is not."""
+    core, cfg = model.core, model.cfg
+    h, w = phw
+    params = sum(p.numel() for p in model.parameters())
+    verified = ("not run (--no-verify)" if not checks else
+                f"Akida's software backend equals our model on {checks['random']['frames']} random inputs, every "
+                f"layer's integers ({checks['random']['layer_mismatches']} mismatches) and the output "
+                f"({checks['random']['output_mismatches']} mismatches); the saved file reloaded: "
+                f"{checks['file_reloaded_mismatches']} mismatches")
+    layers = ", ".join(f"{s.name} ({s.op})" for s in core.plan)
+    return f"""# Model card: {fbz_name}
+
+- **Network**: depthsnn `{cfg.arch}` depth U-Net, base {cfg.base_channels} channels, {cfg.levels} levels,
+  {cfg.residual_blocks} bottom convs, {params} parameters, {cfg.modality} ({cfg.channels} input channels).
+- **What it is on chip**: an Akida 2.0 (IPv2) quantised convolutional network, *not* a spiking network:
+  hidden activations are 8-bit graded events (integers 0..127 on a 1/16 step; zeros are not sent), weights
+  8-bit (one power-of-two scale per layer), biases 8-bit shifted. It is stateless: one frame per window.
+- **Layers** (Akida, in order): input (InputData, int8), {layers}, dequantizer.
+- **Input**: the window's event counts per pixel and polarity{' and camera' if cfg.channels == 4 else ''},
+  summed over its time bins, clipped to 0..127, int8, shape (H, W, C) = ({h}, {w}, {cfg.channels}); the sensor
+  frame is zero-padded at the bottom/right to this size.
+- **Output**: float32 normalised log depth at 1/2 resolution ({h // 2}, {w // 2}, 1) (Akida's Dequantizer
+  applies the readout's scale). Host step: bilinear x2 upsampling (torch `interpolate`, `align_corners=False`)
+  to ({h}, {w}), then crop; it runs on the host, not on Akida, and is in no chip energy figure.
+- **Mapping** (akida {mapping['akida_version']}, Akida's own mapper, `hw_only`): {mapping['device']}
+  ({mapping['nps_available']} NPs), {mapping['nps_used']} NPs used over {mapping['passes']} pass(es),
+  all layers on hardware: {mapping['all_on_hardware']}.
+- **Verified at export**: {verified}.
+- **Trained** with this arithmetic (quantisation-aware, straight-through gradients), so depthsnn's
+  evaluation of the checkpoint is what the chip computes. Accuracy and energy: BENCHMARKS.md
+  ("Akida 2.0 (IPv2) U-Net").
+- **Not checked**: a physical Akida 2.0 chip (virtual devices and Akida's software backend only); energy
+  on IPv2 silicon (no published figures: the AKD1000 profile is used as an estimate).
+"""
