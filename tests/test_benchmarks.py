@@ -142,13 +142,19 @@ def test_energy_speed(out_md, tiny_checkpoints):
                              "--compare-samples", "1", "--jobs", "2"])
     assert torch.get_num_threads() == threads
     rows = res["side_by_side"]
-    assert [r["precision"] for r in rows] == ["float32", "int8", "int9", "int16"]
+    # One row per weight precision the built-in profiles ask for (akida_akd1000 brings int4).
+    from depthsnn.hw_profiles.assess import weight_bits_for
+    from depthsnn.hw_profiles.profile import builtin_profile_names, get_profile
+
+    bits = {weight_bits_for(get_profile(n)) for n in builtin_profile_names()}
+    expected = ["float32"] * (None in bits) + [f"int{b}" for b in sorted(b for b in bits if b is not None)]
+    assert "int4" in expected and [r["precision"] for r in rows] == expected
     assert all(r["identical"] and r["event_s"] > 0 and r["fast_s"] > 0 and math.isfinite(r["speedup"]) for r in rows)
     assert all(r["engine"] == "fast" for r in rows)
     whole = res["energy"]
-    assert whole["profiles"] > 10 and whole["precisions"] == 4 and whole["wall_s"] > 0 and whole["samples"] >= 1
+    assert whole["profiles"] > 10 and whole["precisions"] == len(expected) and whole["wall_s"] > 0 and whole["samples"] >= 1
     text = section(out_md, "energy-speed")
-    assert len(table_rows(text)) == 5 and "depthsnn energy" in text and "NO" not in text
+    assert len(table_rows(text)) == len(expected) + 1 and "depthsnn energy" in text and "NO" not in text
 
 
 def test_demo_time_side_by_side(out_md):

@@ -157,7 +157,7 @@ def test_measure_checkpoint_writes_measurement_beside_estimate(tiny_checkpoints,
 
     import torch
 
-    from depthsnn.hw_profiles import measure_run
+    from depthsnn.compare import measure_run
 
     dev = FakeDevice(idle_w=100.0, busy_w=140.0, step_s=0.01)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)

@@ -103,7 +103,7 @@ def run_measure(args: argparse.Namespace) -> int:
                                "without it, or run on a GPU machine")
     if args.model.suffix != ".pt":
         raise ConfigError("--measure takes a checkpoint (.pt)", args.model)
-    from ..hw_profiles.measure_run import measure_checkpoint
+    from ..compare.measure_run import measure_checkpoint
 
     measure_checkpoint(args.model, args.out, profile=args.measure_profile, say=(lambda _m: None) if args.quiet else print)
     return 0

@@ -1,12 +1,12 @@
 """``depthsnn energy --measure``: a checkpoint's model measured on a CUDA GPU, beside the estimate.
 
 Runs the model as it would be deployed: eval mode, ``torch.inference_mode``, batch 1, random
-input with 10 % events; back to back (:func:`~.measured.measure_inference`) and at the sensor's
-rate (:func:`~.measured.measure_at_rate`, one map per window), idle power measured in the same
+input with 10 % events; back to back (:func:`~depthsnn.hw_profiles.measured.measure_inference`) and at the sensor's
+rate (:func:`~depthsnn.hw_profiles.measured.measure_at_rate`, one map per window), idle power measured in the same
 run. An ANN is also run in onnxruntime's CUDA provider when it is installed. ``energy.json``
-holds each measurement, the dense profile's estimate for the same network (:mod:`.dense`) and
+holds each measurement, the dense profile's estimate for the same network (:mod:`depthsnn.hw_profiles.dense`) and
 estimate / measured for ``dynamic_mj`` and ``per_map_mj``. Small on purpose: it can only be run
-for real on a GPU (the GPU suite); its arithmetic is :mod:`.measured`'s, tested on the CPU.
+for real on a GPU (the GPU suite); its arithmetic is :mod:`depthsnn.hw_profiles.measured`'s, tested on the CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .measured import EnergyCounter, measure_at_rate, measure_inference, nvml_counter
+from ..hw_profiles.measured import EnergyCounter, measure_at_rate, measure_inference, nvml_counter
 
 
 def _ratios(est: dict, meas: dict) -> dict:
@@ -28,10 +28,10 @@ def measure_checkpoint(path: str | Path, out_dir: str | Path, *, profile: str = 
     import torch
 
     from ..atomic import atomic_write_text
-    from ..compare.ops import dense_macs
+    from ..hw_profiles.dense import DenseWorkload, dense_estimate
+    from ..hw_profiles.profile import get_profile
     from ..train.checkpoint import model_from_checkpoint
-    from .dense import DenseWorkload, dense_estimate
-    from .profile import get_profile
+    from .ops import dense_macs
 
     model, cfg, ckpt = model_from_checkpoint(path)
     hw = tuple(int(v) for v in ckpt.get("input_hw") or (260, 346))
