@@ -51,6 +51,10 @@ class TrainConfig:
     step by DataLoader workers; 0 never preloads. ``num_workers``: binning processes (None: up to
     8 on CUDA, 0 on CPU, for the per-step loader; preloading uses up to the core count).
     ``compile``: ``torch.compile`` the U-Net core (spikingjelly's neuron ops are compile-ready).
+
+    Distillation (:mod:`depthsnn.train.distill`): ``teacher`` names a trained checkpoint (usually
+    the ANN twin) whose depth map every head also fits, over every pixel, with weight
+    ``distill_weight``; the teacher must see the same cameras and predict the same depth units.
     """
 
     model: str = "snn-tiny"
@@ -76,6 +80,8 @@ class TrainConfig:
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     augment: list[str] = field(default_factory=lambda: ["auto"])
+    teacher: str | None = None
+    distill_weight: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -87,6 +93,7 @@ class TrainConfig:
             (self.rate_penalty is None or self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
             (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
+            (self.distill_weight >= 0, f"distill_weight must be >= 0, got {self.distill_weight}"),
         ]
         for ok, problem in checks:
             if not ok:

@@ -37,6 +37,7 @@ from ..models.runner import evaluate_model
 from .augment import augment_batch, batch_generator, resolve_augmentations
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_from_dict
+from .distill import Teacher, load_teacher
 from .distributed import (
     all_reduce_mean,
     barrier,
@@ -166,6 +167,10 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     else:
         cfg = cfg.resolved()
 
+    teacher = None
+    if cfg.teacher:  # checked before any data is read; its model's init draws leave the run's RNG alone
+        with torch.random.fork_rng(devices=[]):
+            teacher = load_teacher(cfg.teacher, cfg.distill_weight, cfg.data, device)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     train_ds = EventDepthDataset.from_config(cfg.data, "train")
     val_ds = EventDepthDataset.from_config(cfg.data, "val")
@@ -220,7 +225,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train_stats = _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress,
-                                   to_metres, precision, runtime)
+                                   to_metres, precision, runtime, teacher)
         scheduler.step()
         train_time = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_stats,
@@ -264,11 +269,12 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
 
 
 def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres,
-                 precision, runtime) -> dict:
+                 precision, runtime, teacher: Teacher | None = None) -> dict:
     net.train()
     # Running sums stay on the device; the host reads them every POSTFIX_EVERY batches (progress bar)
     # and once at the end of the epoch, so a GPU step never waits for the host.
-    sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, si, grad (x samples), |err| m, valid px
+    # loss, si, grad (x samples), |err| m, valid px, distillation term (x samples)
+    sums = torch.zeros(6, dtype=torch.float64, device=device)
     samples = 0
     augs = resolve_augmentations(cfg.augment, cfg.data.cameras)
     show = progress and info.is_main
@@ -284,8 +290,11 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
                 out = net(frames)
             heads = tuple(h.float() for h in out.heads)
             terms = loss_fn(heads, depth, mask, rate=rec.rate_penalty() if cfg.rate_penalty > 0 else None)
+            total = terms.total
+            distill = teacher.loss(loss_fn, heads, frames) if teacher is not None else total.new_zeros(())
+            total = total + distill
             optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
+            total.backward()
             optimizer.step()
             b = frames.shape[0]
             samples += b
@@ -293,20 +302,22 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
                 pred, gt = heads[-1], depth
                 if to_metres is not None:
                     pred, gt = to_metres(pred), to_metres(gt)
-                parts = (terms.total * b, terms.scale_invariant * b, terms.gradient * b,
-                         ((pred - gt).abs() * mask).sum(), mask.sum())
+                parts = (total * b, terms.scale_invariant * b, terms.gradient * b,
+                         ((pred - gt).abs() * mask).sum(), mask.sum(), distill * b)
                 sums += torch.stack([t.detach().double() for t in parts])
             if "neurons" not in runtime:
                 _record_neurons(model, device, runtime, show)
             if show and (i % POSTFIX_EVERY == 0 or i == len(loader) - 1):
-                loss, _, _, err, px = sums.tolist()
+                loss, _, _, err, px, _ = sums.tolist()
                 bar.set_postfix(loss=f"{loss / samples:.4f}", mde=f"{100 * err / max(px, 1):.1f}cm",
                                 rate=f"{100 * rec.total().rate:.1f}%")
         total = rec.total()
-    loss, si, grad, err, px = sums.tolist()
-    loss, si, grad, err, px = all_reduce_mean([loss / samples, si / samples, grad / samples, err, px], info)
+    loss, si, grad, err, px, dist = sums.tolist()
+    loss, si, grad, err, px, dist = all_reduce_mean(
+        [loss / samples, si / samples, grad / samples, err, px, dist / samples], info)
     return {
         "train_loss": loss, "train_si": si, "train_grad": grad,
+        **({"train_distill": dist} if teacher is not None else {}),
         # Pixel-weighted running MDE over the epoch (validation reports the per-frame mean).
         "train_mde_cm": 100 * err / max(px, 1.0),
         "train_firing_rate": total.rate if total.neuron_steps and model.cfg.kind != "ann" else None,
