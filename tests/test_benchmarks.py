@@ -225,3 +225,25 @@ def test_gpu_suite_dry_run(out_md, tmp_path):
     assert saved["stages"].keys() == stages.keys()
     body = section(out_md, "gpu-suite")
     assert "`depthsnn demo` (defaults)" in body and "bit-identical on 2 samples: True" in body
+
+
+def test_snn_gap_smoke(out_md, tiny_synth, tmp_path):
+    """The ANN twin and a student distilled from it: the teacher trains first, every row is evaluated
+    on test and costed, the table has a row per run plus the constant."""
+    import json
+
+    import snn_gap
+
+    small = ["--train-set", "max_train_samples=2", "--train-set", "max_val_samples=1",
+             "--train-set", "model_options=base_channels=4,levels=3,residual_blocks=1"]
+    assert snn_gap.main(["--data", str(tiny_synth), "--runs", str(tmp_path / "runs"), "--epochs", "1",
+                         "--energy-samples", "1", "--candidates", "0", "2", *small]) == 0
+    student = tmp_path / "runs" / "snn-tiny-binocular-teacher=ann-tiny-binocular-distill_weight=1"
+    cfg = json.loads((student / "config.json").read_text())
+    assert cfg["teacher"] == str(tmp_path / "runs" / "ann-tiny-binocular" / "best.pt") and cfg["distill_weight"] == 1
+    assert "train_distill" in json.loads((student / "metrics.jsonl").read_text().splitlines()[-1])
+    rows = table_rows(section(out_md, "snn-gap"))
+    assert len(rows) == 2 + 1 and "teacher=ann-tiny-binocular/best.pt, distill_weight=1 |" in rows[1]
+    assert rows[0].startswith("| ann-tiny-binocular | recipe as committed |")
+    cells = [c.strip() for c in rows[1].split("|")]
+    assert float(cells[3]) > 0 and float(cells[5]) > 0 and cells[6].endswith("%") and float(cells[8]) > 0

@@ -1,0 +1,130 @@
+"""The SNN/ANN gap (issue 22): SNN recipe candidates chosen on validation, reported on test.
+
+    python benchmarks/snn_gap.py [--data data/synthetic] [--runs runs/benchmark] [--epochs 12] [--jobs 2]
+
+Trains, on the default synthetic set (binocular), the ANN twin and the SNN U-Net with their
+recipes (the same run folders as ``train_eval.py``'s rows, so finished runs are shared), then the
+SNN candidates of :data:`CANDIDATES`; a candidate distilled from the ANN twin (``teacher=``) trains
+after its teacher has finished. Every best checkpoint (best epoch on validation) is evaluated on
+the unseen test scenes in one ``evaluate`` call with the constant predictor, and costed on one
+hardware model (``--energy-profile``, default ``lemaire45nm``, as in ``train_eval.py``). The table
+(section ``snn-gap`` of BENCHMARKS.md) shows the best validation MDE, which decides, beside the
+test MDE, which only reports. ``--candidates`` picks a subset by index (smoke runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _report import machine, today, write_section
+from _runs import Run, add_run_arguments, train_all
+from depthsnn.compare import compare
+from depthsnn.data.synthetic import SynthConfig, generate_dataset
+from depthsnn.evaluate.api import evaluate_checkpoints
+
+TEACHER = "{runs}/ann-tiny-binocular/best.pt"
+# (preset, options); "{runs}" is the --runs folder. The first two are the twins as the recipes
+# stand (the teacher and the reference); each distilled candidate varies the term's weight.
+CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ann-tiny", ()),
+    ("snn-tiny", ()),
+    ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1")),
+    ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=3")),
+)
+
+
+def run_for(runs: Path, preset: str, sets: tuple[str, ...], extra: tuple[str, ...] = ()) -> Run:
+    """The run folder of a candidate: preset, modality and its options (a path option by the name of
+    the run folder it points into, so ``teacher=`` names the teacher's run); ``extra`` options apply
+    to every run and stay out of the folder name."""
+    parts = []
+    for s in sets:
+        key, _, value = s.partition("=")
+        if "/" in value:
+            value = Path(value).parent.name
+        parts.append(f"-{key}={value.replace(',', '+')}")
+    return Run(preset, "binocular", runs / f"{preset}-binocular{''.join(parts)}",
+               tuple(s.replace("{runs}", str(runs)) for s in sets) + tuple(extra))
+
+
+def energies(runs: list[Run], profile: str, samples: int, out: Path) -> dict[str, float]:
+    """Energy per inference of every run's best checkpoint on ``profile``, by run folder name: one
+    ``compare`` of the ANN against all spiking runs (same samples, same profile)."""
+    ann = [r.out / "best.pt" for r in runs if r.model.startswith("ann")]
+    spiking = [r.out / "best.pt" for r in runs if not r.model.startswith("ann")]
+    if not ann or not spiking:
+        return {}
+    comp = compare(ann[0], spiking, out, samples=samples, ann_profiles=[profile], snn_profiles=[profile])
+    return {r.model: r.energy_mj for r in comp.rows if r.runtime == profile and r.energy_mj is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(ap)
+    ap.set_defaults(epochs=12)
+    ap.add_argument("--energy-profile", default="lemaire45nm")
+    ap.add_argument("--energy-samples", type=int, default=36, help="test samples costed (default 36: all)")
+    ap.add_argument("--candidates", type=int, nargs="+", help="indices into CANDIDATES (default: all)")
+    ap.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="training option for every run (smoke runs: max_train_samples=2 ...)")
+    args = ap.parse_args(argv)
+
+    if not (args.data / "dataset.json").exists():
+        generate_dataset(args.data, SynthConfig(), progress=True)
+    chosen = [CANDIDATES[i] for i in (args.candidates or range(len(CANDIDATES)))]
+    runs = [run_for(args.runs, p, s, tuple(args.train_set)) for p, s in chosen]
+    cache = args.runs / "cache"
+    # Teachers first: a distilled candidate needs its teacher's best.pt when it starts.
+    students = [r for r in runs if any(s.startswith("teacher=") for s in r.sets)]
+    train_all([r for r in runs if r not in students], args.data, cache, args.epochs, args.jobs, args.fresh)
+    train_all(students, args.data, cache, args.epochs, args.jobs, args.fresh)
+
+    checkpoints = [r.out / "best.pt" for r in runs]
+    t0 = time.perf_counter()
+    rows = evaluate_checkpoints(checkpoints, out_dir=args.runs / "evaluation-snn-gap", figures=0, progress=True)
+    eval_time = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    energy = energies(runs, args.energy_profile, args.energy_samples, args.runs / "energy-snn-gap")
+    energy_time = time.perf_counter() - t0
+
+    baseline = next(r for r in rows if r["kind"] == "baseline")
+    ann_test = next((r["metrics"]["mde_cm"] for r in rows if r["kind"] == "ANN"), None)
+    lines = [
+        "## The SNN/ANN gap: candidates chosen on validation (`benchmarks/snn_gap.py`)",
+        "",
+        f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each. Default synthetic set, "
+        f"binocular, {args.epochs} epochs, batch 2, each kind's recipe plus the options shown, T=1, CPU. Best epoch "
+        "on validation (4 unseen scenes); **validation decides**, test (4 other unseen scenes) reports.",
+        "",
+        "| Run | Options (beyond the recipe) | Best val MDE [cm] | at epoch | Test MDE [cm] | vs ANN twin (test) "
+        f"| Firing rate [%] (test) | Energy [mJ] ({args.energy_profile}) | s/epoch |",
+        "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r, run in zip(rows, runs, strict=False):
+        log = run.log()
+        best = min(log, key=lambda x: x["val_mde_cm"])
+        m = r["metrics"]
+        per_epoch = statistics.median(x["train_time_s"] for x in log)
+        fr = "—" if r.get("firing_rate") is None else f"{100 * r['firing_rate']:.1f}"
+        gap = "—" if ann_test is None or r["kind"] == "ANN" else f"{100 * (m['mde_cm'] / ann_test - 1):+.0f} %"
+        e = energy.get(run.out.name)  # compare names a row by its checkpoint's run folder
+        opts = ", ".join(s.replace(str(args.runs) + "/", "") for s in run.sets
+                         if s not in args.train_set) or "recipe as committed"
+        lines.append(f"| {run.out.name} | {opts} | {best['val_mde_cm']:.1f} | {best['epoch']} | {m['mde_cm']:.1f} "
+                     f"| {gap} | {fr} | {'—' if e is None else f'{e:.2f}'} | {per_epoch:.0f} |")
+    lines.append(f"| constant mean depth | — | — | — | {baseline['metrics']['mde_cm']:.1f} | — | — | — | — |")
+    lines += ["", f"Test: {baseline['metrics']['frames']} frames; evaluation {eval_time:.0f} s, energy "
+              f"{energy_time:.0f} s (every row on {args.energy_profile}, {args.energy_samples} test samples; "
+              "the ANN dense with its memory traffic). s/epoch: median over the run's epochs (a distilled "
+              "run also runs its teacher forward every step)."]
+    write_section("snn-gap", "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
