@@ -9,17 +9,14 @@ reads from the same bytes; never another exception, never over ``TIME_LIMIT_S``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import signal
 
 import numpy as np
 import pytest
 import tomllib
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from depthsnn.config import load_config, to_dict
@@ -28,27 +25,10 @@ from depthsnn.data.calibration import load_calibration, write_calibration
 from depthsnn.data.synthetic import SynthConfig, read_manifest
 from depthsnn.errors import ConfigError, DataError
 from depthsnn.train.config import TrainConfig
+from fuzzing import FUZZ, bounded
 
-EXAMPLES = int(os.environ.get("DEPTHSNN_FUZZ_EXAMPLES", "200"))
-TIME_LIMIT_S = 5.0
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 SCENE = "fuzz_scene"
 W, H = 12, 9
-
-
-@contextlib.contextmanager
-def bounded():
-    def alarm(*_):
-        raise AssertionError(f"example ran over {TIME_LIMIT_S} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def one_line(e: Exception, path, *others) -> None:

@@ -25,10 +25,6 @@ local run). Examples are derandomised, so CI runs are reproducible.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import resource
-import signal
 import tracemalloc
 import warnings
 import zipfile
@@ -36,51 +32,22 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from depthsnn.data.recordings import camera_readers, validated
 from depthsnn.data.recordings import writers as W
 from depthsnn.data.recordings.base import MAX_GAP_S
 from depthsnn.errors import DataError, DataWarning
+from fuzzing import FUZZ, MAX_BYTES, bounded
 
-EXAMPLES = int(os.environ.get("DEPTHSNN_FUZZ_EXAMPLES", "200"))
-TIME_LIMIT_S = 5.0
-MAX_BYTES = 64 << 20
 WIDTH, HEIGHT = 32, 24
 N = 300
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
 
 
 @pytest.fixture(autouse=True)
 def _memory_limit(monkeypatch):
     monkeypatch.setenv("DEPTHSNN_MAX_BYTES", str(MAX_BYTES))
-
-
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def bounded():
-    """Fail an example that runs over TIME_LIMIT_S or raises the memory high-water mark by more
-    than MAX_BYTES (ru_maxrss is in KiB on Linux)."""
-
-    def alarm(*_):
-        raise Hang(f"example ran over {TIME_LIMIT_S} s")
-
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0
-    assert grown < MAX_BYTES, f"memory high-water mark grew by {grown} bytes"
 
 
 def one_line(e: DataError, path) -> None:

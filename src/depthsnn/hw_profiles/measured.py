@@ -153,6 +153,15 @@ def _idle_power(counter: EnergyCounter, sync, clock, sleep, idle_seconds: float)
     return (e1 - e0) / 1000.0 / (t1 - t0)  # mJ -> J, over s -> W
 
 
+def _warm_start(step, counter, sync, clock, sleep, idle_seconds: float, warmup: int) -> tuple[float, float, float]:
+    """Idle power, then ``warmup`` steps; returns (idle W, counter mJ, clock s) at the start of the measurement."""
+    idle_w = _idle_power(counter, sync, clock, sleep, idle_seconds)
+    for _ in range(warmup):
+        step()
+    sync()
+    return idle_w, counter.read_mj(), clock()
+
+
 def measure_inference(step: Callable[[], None], *, counter: EnergyCounter, sync: Callable[[], None] = lambda: None,
                       clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep,
                       batch: int = 1, warmup: int = 5, min_seconds: float = 3.0, idle_seconds: float = 2.0,
@@ -167,11 +176,7 @@ def measure_inference(step: Callable[[], None], *, counter: EnergyCounter, sync:
         raise ValueError(f"batch must be >= 1, got {batch}")
     if min_seconds <= 0 or window_s <= 0 or warmup < 0:
         raise ValueError("min_seconds and window_s must be > 0, warmup >= 0")
-    idle_w = _idle_power(counter, sync, clock, sleep, idle_seconds)
-    for _ in range(warmup):
-        step()
-    sync()
-    e0, t0 = counter.read_mj(), clock()
+    idle_w, e0, t0 = _warm_start(step, counter, sync, clock, sleep, idle_seconds, warmup)
     steps = 0
     while True:
         step()
@@ -199,11 +204,7 @@ def measure_at_rate(step: Callable[[], None], *, counter: EnergyCounter, sync: C
     over the window. ``ms_per_inference`` is the mean busy time per map."""
     if maps < 1 or window_s <= 0:
         raise ValueError("maps must be >= 1 and window_s > 0")
-    idle_w = _idle_power(counter, sync, clock, sleep, idle_seconds)
-    for _ in range(warmup):
-        step()
-    sync()
-    e0, t0 = counter.read_mj(), clock()
+    idle_w, e0, t0 = _warm_start(step, counter, sync, clock, sleep, idle_seconds, warmup)
     busy = 0.0
     for k in range(1, maps + 1):
         s = clock()

@@ -170,35 +170,40 @@ def compare_with_simulator(am: AkidaModel, frames: np.ndarray) -> dict[str, Any]
             "output_max_abs_diff": diff, "output_max_abs": float(np.abs(ours_out).max())}
 
 
-def mapping_report(am: AkidaModel, device: str = "AKD1000") -> dict[str, Any]:
-    """Map the model onto an Akida virtual device with Akida's own mapper; sequences, passes and
-    NPs per layer. Raises ConfigError with Akida's message when it does not map."""
+def map_model(model, device: str, devices: tuple[str, ...], **map_kwargs) -> dict[str, Any]:
+    """Map an ``akida.Model`` onto the virtual ``device`` (one of ``devices``) with Akida's own
+    mapper and walk what it placed: sequences, passes, NPs per layer. Shared by the IPv1 chains and
+    the IPv2 U-Net. ConfigError with Akida's first line when it does not map."""
     akida = require_akida()
-    if device not in DEVICES:
-        raise ConfigError(f"Akida device {device!r} unknown (known: {', '.join(DEVICES)})")
+    if device not in devices:
+        raise ConfigError(f"Akida device {device!r} unknown (known: {', '.join(devices)})")
     dev = getattr(akida, device)()
     try:
-        am.model.map(dev)
-    except Exception as exc:  # Akida raises RuntimeError/ValueError with its reason
+        model.map(dev, **map_kwargs)
+    except Exception as exc:  # Akida raises RuntimeError/ValueError with the layer and its reason
         raise ConfigError(f"Akida's mapper rejects the model on {device}: {str(exc).splitlines()[0]}") from None
     sequences, per_layer, total = [], {}, 0
-    for seq in am.model.sequences:
+    for seq in model.sequences:
         passes = []
         for p in seq.passes:
             names = []
             for layer in p.layers:
                 names.append(layer.name)
                 nps = list(layer.mapping.nps) if layer.mapping is not None else []
-                types = sorted({str(n.type).split(".")[-1] for n in nps})
-                per_layer[layer.name] = {"nps": len(nps), "np_types": types}
+                per_layer[layer.name] = {"nps": len(nps), "np_types": sorted({str(n.type).split(".")[-1] for n in nps})}
                 total += len(nps)
             passes.append(names)
         sequences.append({"name": seq.name, "backend": str(seq.backend).split(".")[-1], "passes": passes})
-    hardware = all(s["backend"] == "Hardware" for s in sequences)
     return {"akida_version": akida.__version__, "device": device, "ip_version": str(dev.version),
             "nps_available": len(dev.mesh.nps), "nps_used": total, "sequences": sequences,
-            "layers": per_layer, "all_on_hardware": hardware,
-            "program_bytes": sum(len(s.program) for s in am.model.sequences if s.program is not None)}
+            "layers": per_layer, "all_on_hardware": all(s["backend"] == "Hardware" for s in sequences),
+            "program_bytes": sum(len(s.program) for s in model.sequences if s.program is not None)}
+
+
+def mapping_report(am: AkidaModel, device: str = "AKD1000") -> dict[str, Any]:
+    """Map the model onto an Akida virtual device with Akida's own mapper; sequences, passes and
+    NPs per layer. Raises ConfigError with Akida's message when it does not map."""
+    return map_model(am.model, device, DEVICES)
 
 
 def random_counts(shape: tuple[int, ...], input_bits: int, samples: int, seed: int = 0,

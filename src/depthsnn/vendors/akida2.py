@@ -39,7 +39,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..models.akida2 import ACT_EXP, HEAD_BITS, INPUT_MAX, Akida2Core
-from .akida import require_akida
+from .akida import map_model, require_akida
 
 INPUT_BITS = 8  # int8 input (Akida's InputData is signed above 4 bits): counts 0..127
 DEVICES_V2 = ("SixNodesIPv2", "TwelveNodesIPv2", "FourNodesIPv2", "TwoNodesIPv2")  # akida's IPv2 virtual devices
@@ -186,34 +186,13 @@ def mapping_report_v2(am: Akida2Model, device: str = DEFAULT_DEVICE, hw_only: bo
     """Map the model onto an Akida IPv2 virtual device with Akida's own mapper: sequences, passes,
     NPs per layer, whether every layer runs on hardware. ConfigError naming the layer Akida refuses
     and its reason when it does not map."""
-    akida = require_akida()
-    if device not in DEVICES_V2:
-        raise ConfigError(f"Akida IPv2 device {device!r} unknown (known: {', '.join(DEVICES_V2)})")
-    dev = getattr(akida, device)()
-    try:
-        am.model.map(dev, hw_only=hw_only)
-    except Exception as exc:  # Akida raises RuntimeError/ValueError with the layer and its reason
-        raise ConfigError(f"Akida's mapper rejects the model on {device}: {str(exc).splitlines()[0]}") from None
-    sequences, per_layer, total = [], {}, 0
-    for seq in am.model.sequences:
-        passes = []
-        for p in seq.passes:
-            names = []
-            for layer in p.layers:
-                names.append(layer.name)
-                nps = list(layer.mapping.nps) if layer.mapping is not None else []
-                per_layer[layer.name] = {"nps": len(nps), "np_types": sorted({str(n.type).split(".")[-1] for n in nps})}
-                total += len(nps)
-            passes.append(names)
-        sequences.append({"name": seq.name, "backend": str(seq.backend).split(".")[-1], "passes": passes})
-    mapped = {n for s in sequences for p in s["passes"] for n in p}
-    hardware = all(s["backend"] == "Hardware" for s in sequences)
-    return {"akida_version": akida.__version__, "device": device, "ip_version": str(dev.version),
-            "hw_only": hw_only, "nps_available": len(dev.mesh.nps), "nps_used": total,
-            "sequences": sequences, "passes": sum(len(s["passes"]) for s in sequences),
-            "layers": per_layer, "layers_total": len(am.model.layers),
-            "all_on_hardware": hardware and len(mapped) == len(am.model.layers) - 1,  # InputData is no NP layer
-            "program_bytes": sum(len(s.program) for s in am.model.sequences if s.program is not None)}
+    report = map_model(am.model, device, DEVICES_V2, hw_only=hw_only)
+    mapped = {n for s in report["sequences"] for p in s["passes"] for n in p}
+    report.update(hw_only=hw_only, passes=sum(len(s["passes"]) for s in report["sequences"]),
+                  layers_total=len(am.model.layers),
+                  # InputData is no NP layer: every other layer must have been placed
+                  all_on_hardware=report["all_on_hardware"] and len(mapped) == len(am.model.layers) - 1)
+    return report
 
 
 def smallest_device(am_factory, devices: tuple[str, ...] = ("SixNodesIPv2", "TwelveNodesIPv2")) -> dict[str, Any]:
