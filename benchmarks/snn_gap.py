@@ -28,12 +28,16 @@ from depthsnn.evaluate.api import evaluate_checkpoints
 
 TEACHER = "{runs}/ann-tiny-binocular/best.pt"
 # (preset, options); "{runs}" is the --runs folder. The first two are the twins as the recipes
-# stand (the teacher and the reference); each distilled candidate varies the term's weight.
+# stand (the teacher and the reference); the distilled candidates vary the term's weight.
 CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ann-tiny", ()),
     ("snn-tiny", ()),
     ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1")),
     ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=3")),
+    # multi-bin input: the 50 ms window cut into 2 bins presented one per time step (the ANN
+    # twin, which sums its bins, teaches any bin count)
+    ("snn-tiny", ("data.num_bins=2",)),
+    ("snn-tiny", ("data.num_bins=2", f"teacher={TEACHER}", "distill_weight=1")),
 )
 
 
@@ -78,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [CANDIDATES[i] for i in (args.candidates or range(len(CANDIDATES)))]
     runs = [run_for(args.runs, p, s, tuple(args.train_set)) for p, s in chosen]
     cache = args.runs / "cache"
-    # Teachers first: a distilled candidate needs its teacher's best.pt when it starts.
-    students = [r for r in runs if any(s.startswith("teacher=") for s in r.sets)]
+    # A distilled candidate needs its teacher's best.pt when it starts: those whose teacher is
+    # not trained yet wait for the first round.
+    students = [r for r in runs if any(s.startswith("teacher=") and not Path(s.partition("=")[2]).exists()
+                                       for s in r.sets)]
     train_all([r for r in runs if r not in students], args.data, cache, args.epochs, args.jobs, args.fresh)
     train_all(students, args.data, cache, args.epochs, args.jobs, args.fresh)
 
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "## The SNN/ANN gap: candidates chosen on validation (`benchmarks/snn_gap.py`)",
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each. Default synthetic set, "
-        f"binocular, {args.epochs} epochs, batch 2, each kind's recipe plus the options shown, T=1, CPU. Best epoch "
+        f"binocular, {args.epochs} epochs, batch 2, each kind's recipe plus the options shown, T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
         "on validation (4 unseen scenes); **validation decides**, test (4 other unseen scenes) reports.",
         "",
         "| Run | Options (beyond the recipe) | Best val MDE [cm] | at epoch | Test MDE [cm] | vs ANN twin (test) "
