@@ -18,6 +18,7 @@ from depthsnn.export.executor import GraphExecutor
 from depthsnn.export.graph import NetGraph, Node, float32_below, from_model
 from depthsnn.export.nir_io import UPSAMPLE_TAG, from_nir, load, read_nir, to_nir, write_nir
 from depthsnn.models import build_model
+from depthsnn.models.fold import fold_batchnorm, has_batchnorm
 
 MODELS = ["snn-tiny", "snn-lif-tiny", "hnn-tiny"]
 
@@ -329,3 +330,74 @@ def test_snntorch_reads_and_runs_the_file_with_spike_parity(tmp_path):
         theirs = torch.stack([net(xt)[0] for xt in x])  # LIF state lives inside snnTorch's modules
     assert ours.sum() > 0
     assert torch.equal(theirs, ours)
+
+
+def _randomise_norms(model) -> None:
+    """Trained-looking batch-norm statistics and affine terms (negative scales included)."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(c, generator=g))
+            m.bias.data.copy_(torch.randn(c, generator=g) * 0.5)
+
+
+def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
+    """norm = "batch" in a spiking U-Net: the fold is the norm's arithmetic, and the folded torch
+    model (what model_from_checkpoint returns) and its NIR graph fire the same spikes."""
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", norm="batch").eval()
+    _randomise_norms(model)
+    x = (torch.rand(1, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (1, 1, 4, 32, 48)).float()
+    folded = fold_batchnorm(copy.deepcopy(model))
+    assert has_batchnorm(model) and not has_batchnorm(folded)
+    # Independent expectation: the batch-norm formula with the running statistics.
+    unit, fused = model.core.encoders[0], folded.core.encoders[0]
+    inp = torch.randn(1, 1, 8, 16, 24)
+    with torch.no_grad():
+        bn = unit.bn
+        pre = unit.conv(inp)
+        ref = (pre - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+        ref = ref * bn.weight[:, None, None] + bn.bias[:, None, None]
+        assert torch.allclose(fused.conv(inp), ref, atol=1e-5, rtol=1e-5)
+    g = _assert_parity(folded, x, tmp_path / "bn.nir")
+    # Exported from the unfolded model, the graph is the same folded one (norms never dropped).
+    g2 = from_model(model.core, tuple(x.shape[-2:]))
+    convs = [n for n in g.nodes if n.op == "conv"]
+    assert [n.name for n in convs] == [n.name for n in g2.of_op("conv")]
+    for n in convs:
+        m = g2.node(n.name)
+        assert np.array_equal(n.params["weight"], m.params["weight"])
+        assert (n.params["bias"] is None) == (m.params["bias"] is None)
+        assert (n.params["bias"] is None) == n.name.startswith("heads.")
+    # The unfolded network computes the same function up to float32 rounding at the thresholds.
+    rec_a, _ = _sj_reference(model, x)
+    rec_b, _ = _sj_reference(folded, x)
+    same = sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a)
+    total = sum(rec_a[k].numel() for k in rec_a)
+    assert same / total > 0.999
+
+
+def test_checkpoint_of_a_batchnorm_snn_loads_folded(tmp_path):
+    """model_from_checkpoint returns a spiking net's norms folded (what export and simulation run);
+    an ANN keeps its norms (ONNX export folds its own copy)."""
+    from depthsnn.config import to_dict
+    from depthsnn.train.checkpoint import model_from_checkpoint, save_checkpoint
+    from depthsnn.train.config import TrainConfig
+
+    for preset, options in (("snn-tiny", ["norm=batch"]), ("ann-tiny", [])):
+        cfg = TrainConfig(model=preset, model_options=options)
+        model = build_model(preset, **({"norm": "batch"} if options else {})).eval()
+        _randomise_norms(model)
+        path = save_checkpoint(tmp_path / f"{preset}.pt", model=model.state_dict(), config=to_dict(cfg),
+                               model_config=to_dict(model.cfg), epoch=1, best_mde=1.0)
+        loaded, _, _ = model_from_checkpoint(path)
+        if preset == "ann-tiny":
+            assert has_batchnorm(loaded)
+            continue
+        assert not has_batchnorm(loaded)
+        want = fold_batchnorm(copy.deepcopy(model)).state_dict()
+        got = loaded.state_dict()
+        assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)

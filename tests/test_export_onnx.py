@@ -29,8 +29,9 @@ from depthsnn.export.onnx_export import (
     verify_export,
     verify_onnx,
 )
-from depthsnn.export.onnx_modules import fold_batchnorm, prepared_copy
+from depthsnn.export.onnx_modules import prepared_copy
 from depthsnn.models import build_model
+from depthsnn.models.fold import fold_batchnorm
 
 HW = (40, 50)
 SMALL = {"base_channels": 4, "levels": 3}

@@ -143,8 +143,8 @@ def test_spiking_models_have_no_bias_or_batchnorm() -> None:
         assert all(x.bias is None for x in m.modules() if isinstance(x, nn.Conv2d))
     with pytest.raises(ConfigError, match="bias"):
         build_model("snn-tiny", bias=True)
-    with pytest.raises(ConfigError, match="norm=batch is only allowed"):
-        build_model("snn-tiny", norm="batch")
+    with pytest.raises(ConfigError, match="norm=batch is for the U-Net"):
+        build_model("snn-portable-tiny", norm="batch")
     assert any(
         x.bias is not None for x in build_model("ann-tiny", bias=True, norm="none").modules()
         if isinstance(x, nn.Conv2d)
@@ -313,3 +313,19 @@ def test_fresh_snn_is_not_silent() -> None:
         model((torch.rand(2, 1, 4, 64, 80) < 0.1).float())
     rates = [s.rate for s in rec.stats().values()]
     assert len(rates) == 13 and all(0.005 < r < 0.6 for r in rates), rates
+
+
+def test_spiking_unet_batchnorm_option_and_its_one_bin_rule() -> None:
+    # As in the ANN twin: a norm after every hidden conv, none after the heads, no conv bias.
+    snn = build_model("snn-tiny", norm="batch")
+    convs = [x for x in snn.modules() if isinstance(x, nn.Conv2d)]
+    bns = [x for x in snn.modules() if isinstance(x, nn.modules.batchnorm._BatchNorm)]
+    assert len(bns) == len(convs) - len(snn.core.heads) and all(x.bias is None for x in convs)
+    # Folded, the norm is a bias: a threshold shift at T = 1 only, so more bins are refused.
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.train.config import TrainConfig
+
+    assert TrainConfig(model_options=["norm=batch"]).model_config().norm == "batch"
+    with pytest.raises(ConfigError, match="num_bins = 1"):
+        TrainConfig(model_options=["norm=batch"], data=DataConfig(split="synthetic", num_bins=2))
+    TrainConfig(model="ann-tiny", data=DataConfig(split="synthetic", num_bins=2))  # the ANN sums its bins

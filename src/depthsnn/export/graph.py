@@ -26,6 +26,7 @@ that brings it to full size: :func:`host_output` applies it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.fold import fold_batchnorm, has_batchnorm
 
 OPS = ("input", "conv", "upsample", "if", "lif", "integrator", "output")
 NEURON_OPS = ("if", "lif")
@@ -180,6 +182,8 @@ def from_model(core: nn.Module, input_hw: tuple[int, int], dt: float = DEFAULT_D
     cfg = core.cfg
     if cfg.kind == "ann":
         raise ConfigError("an ANN has no spiking graph: export it to ONNX (format onnx)")
+    if has_batchnorm(core):  # norm = "batch": the graph holds the folded convolutions
+        core = fold_batchnorm(copy.deepcopy(core).eval())
     h, w = input_hw
     if h % cfg.multiple or w % cfg.multiple:
         raise ConfigError(f"input size {h}x{w} is not divisible by {cfg.multiple}")
@@ -259,6 +263,11 @@ class _Builder:
         return node
 
     def conv(self, name: str, conv: nn.Module, inputs: list[str]) -> list[str]:
+        if isinstance(conv, nn.Sequential):  # conv_norm's (conv, folded norm = Identity)
+            rest = [m for m in list(conv)[1:] if not isinstance(m, nn.Identity)]
+            if rest:
+                raise ConfigError(f"{name}: {type(rest[0]).__name__} after the convolution has no NIR equivalent")
+            conv = conv[0]
         if conv.groups != 1 or conv.padding_mode != "zeros" or conv.dilation not in ((1, 1), 1):
             raise ConfigError(f"{name}: only plain zero-padded convolutions can be exported")
         params = {

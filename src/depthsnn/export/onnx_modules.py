@@ -16,35 +16,13 @@ import torch
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import ConfigError
+from ..models.fold import fold_batchnorm
 from .executor import GraphExecutor
 from .graph import host_output
 
 WeightTransform = Callable[[str, np.ndarray], np.ndarray]
-
-
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` into that convolution.
-
-    Works on ``nn.Sequential``-like containers (children in call order, as ``ConvUnit`` is):
-    the convolution is replaced by the fused one and the batch norm by ``nn.Identity``, in
-    place. Call it on an eval-mode copy; a batch norm not preceded by a convolution raises
-    :class:`ConfigError` because ONNX would then carry a training-only layer.
-    """
-    for parent in module.modules():
-        names = list(parent._modules)
-        for prev, cur in zip([None, *names], names, strict=False):
-            child = parent._modules[cur]
-            if not isinstance(child, nn.BatchNorm2d):
-                continue
-            conv = parent._modules.get(prev) if prev is not None else None
-            if not isinstance(parent, nn.Sequential) or not isinstance(conv, nn.Conv2d):
-                raise ConfigError(f"cannot fold batch norm {cur!r}: it does not follow a Conv2d in a sequence")
-            parent._modules[prev] = fuse_conv_bn_eval(conv.eval(), child.eval())
-            parent._modules[cur] = nn.Identity()
-    return module
 
 
 def prepared_copy(model: nn.Module, weight_transform: WeightTransform | None = None) -> nn.Module:

@@ -46,10 +46,13 @@ class ModelConfig:
     ``ann_time``: how the ANN treats a [B, T, C, H, W] input: ``sum`` adds the T bins into
     one frame (T=1, the usual ANN baseline), ``steps`` runs each bin through the stateless
     network and integrates the heads over time exactly like the SNN.
-    ``norm``: ``batch`` puts a BatchNorm after every hidden convolution (ANN only; the ANN
-    presets' default, folded into the convolutions at export, so the exported graph has none);
-    ``none`` is the spiking kinds' only choice (a folded norm is a bias, i.e. a constant input
-    current that fires neurons without events).
+    ``norm``: ``batch`` puts a BatchNorm after every hidden convolution (the ANN presets'
+    default; for the spiking U-Net an option). It is folded into the convolutions' weights and a
+    bias when a model is loaded for inference and at export, so the exported graph is conv +
+    neuron. For an IF neuron at T = 1 (state 0, one step) the folded bias is exactly a per-channel
+    shift of the threshold; at T > 1 it is a constant input current every step, which fires
+    neurons without events, so spiking kinds allow ``batch`` with one time bin only (checked
+    when training starts). ``none``: no normalisation (the spiking presets' default).
     ``arch``: ``unet`` (the StereoSpike U-Net, :class:`~depthsnn.models.unet.UNetCore`) or
     ``portable`` (:class:`~depthsnn.models.portable.PortableCore`: ``levels`` stride-2 3x3
     conv + neuron layers with channels ``base_channels * 2**i``, then ``chain_convs`` stride-1
@@ -117,7 +120,8 @@ class ModelConfig:
             (not self.bias or self.kind == "ann" or self.arch == "akida2",
              "bias is only allowed for kind 'ann' (and arch 'akida2')"),
             (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
-            (self.norm == "none" or self.kind == "ann", "norm=batch is only allowed for kind 'ann'"),
+            (self.norm == "none" or self.kind == "ann" or self.arch == "unet",
+             f"norm=batch is for the U-Net (kind 'ann', or a spiking U-Net), not arch {self.arch!r}"),
             (self.arch in ARCHS, f"arch {self.arch!r} unknown (known: {', '.join(ARCHS)})"),
             (self.arch == "unet" or self.kind == "snn",
              f"arch {self.arch!r} is a preset family of its own: kind must be 'snn', got {self.kind!r}"),

@@ -279,11 +279,15 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the trained model of a checkpoint: returns ``(model, train_config, checkpoint)``.
 
     The architecture comes from the checkpoint's saved ``model_config``; a state dict that does
-    not fit it (edited or foreign checkpoint) is a one-line :class:`DataError`.
+    not fit it (edited or foreign checkpoint) is a one-line :class:`DataError`. A spiking network
+    trained with batch norms comes back with them folded into its convolutions
+    (:mod:`depthsnn.models.fold`): the form that is exported and simulated, so evaluation, export
+    and simulation all run the same arithmetic.
     """
     from ..config import from_dict
     from ..errors import ConfigError
     from ..models import DepthNet, ModelConfig
+    from ..models.fold import fold_batchnorm, has_batchnorm
     from .config import config_from_dict
 
     ckpt = load_checkpoint(path, map_location=device)
@@ -299,4 +303,7 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
         raise DataError(f"weights do not fit the architecture {cfg.model}: {detail}", path) from None
-    return model.to(device).eval(), cfg, ckpt
+    model = model.to(device).eval()
+    if mcfg.kind != "ann" and has_batchnorm(model):
+        fold_batchnorm(model)
+    return model, cfg, ckpt

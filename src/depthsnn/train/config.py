@@ -99,6 +99,11 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(problem)
         resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
+        mc = self.model_config()
+        if mc.kind != "ann" and mc.norm == "batch" and self.data.num_bins != 1:
+            # Folded, a norm is a bias: at T = 1 a threshold shift, at T > 1 a current every step.
+            raise ConfigError(f"norm=batch in a spiking network needs data.num_bins = 1 (its folded bias is "
+                              f"then a threshold shift), got {self.data.num_bins}")
 
     def resolved(self) -> TrainConfig:
         """Copy with every optimiser field left at None taken from the recipe of the model's kind,
