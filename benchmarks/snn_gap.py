@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     baseline = next(r for r in rows if r["kind"] == "baseline")
     ann_test = next((r["metrics"]["mde_cm"] for r in rows if r["kind"] == "ANN"), None)
+    round_name = "" if args.section == "snn-gap" else f" ({args.section})"
     lines = [
-        "## The SNN/ANN gap: candidates chosen on validation (`benchmarks/snn_gap.py`)",
+        f"## The SNN/ANN gap{round_name}: candidates chosen on validation (`benchmarks/snn_gap.py`)",
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each. Default synthetic set, "
         f"binocular, {args.epochs} epochs, batch 2, each kind's recipe plus the options shown, T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
@@ -135,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{energy_time:.0f} s (every row on {args.energy_profile}, {args.energy_samples} test samples; "
               "the ANN dense with its memory traffic). s/epoch: median over the run's epochs (a distilled "
               "run also runs its teacher forward every step)."]
-    if args.section != "snn-gap":
-        lines[0] = lines[0].replace("## The SNN/ANN gap:", f"## The SNN/ANN gap ({args.section}):")
     write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
     return 0

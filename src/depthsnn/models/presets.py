@@ -52,7 +52,7 @@ class ModelConfig:
     neuron. For an IF neuron at T = 1 (state 0, one step) the folded bias is exactly a per-channel
     shift of the threshold; at T > 1 it is a constant input current every step, which fires
     neurons without events, so spiking kinds allow ``batch`` with one time bin only (checked
-    when training starts). ``none``: no normalisation (the spiking presets' default).
+    by the training configuration). ``none``: no normalisation (the spiking presets' default).
     ``arch``: ``unet`` (the StereoSpike U-Net, :class:`~depthsnn.models.unet.UNetCore`) or
     ``portable`` (:class:`~depthsnn.models.portable.PortableCore`: ``levels`` stride-2 3x3
     conv + neuron layers with channels ``base_channels * 2**i``, then ``chain_convs`` stride-1
@@ -120,7 +120,7 @@ class ModelConfig:
             (not self.bias or self.kind == "ann" or self.arch == "akida2",
              "bias is only allowed for kind 'ann' (and arch 'akida2')"),
             (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
-            (self.norm == "none" or self.kind == "ann" or self.arch == "unet",
+            (self.norm == "none" or self.arch == "unet",  # every ANN is a U-Net (checked below)
              f"norm=batch is for the U-Net (kind 'ann', or a spiking U-Net), not arch {self.arch!r}"),
             (self.arch in ARCHS, f"arch {self.arch!r} unknown (known: {', '.join(ARCHS)})"),
             (self.arch == "unet" or self.kind == "snn",

@@ -287,7 +287,7 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     from ..config import from_dict
     from ..errors import ConfigError
     from ..models import DepthNet, ModelConfig
-    from ..models.fold import fold_batchnorm, has_batchnorm
+    from ..models.fold import fold_batchnorm
     from .config import config_from_dict
 
     ckpt = load_checkpoint(path, map_location=device)
@@ -304,6 +304,6 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
         detail = " ".join(line.strip() for line in first[:3])
         raise DataError(f"weights do not fit the architecture {cfg.model}: {detail}", path) from None
     model = model.to(device).eval()
-    if mcfg.kind != "ann" and has_batchnorm(model):
-        fold_batchnorm(model)
+    if mcfg.kind != "ann":
+        fold_batchnorm(model)  # no-op without norms
     return model, cfg, ckpt
