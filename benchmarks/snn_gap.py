@@ -44,6 +44,9 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("snn-tiny", ("model_options=norm=batch", f"teacher={TEACHER}", "distill_weight=1")),
     # the rate penalty re-chosen with distillation (the recipe's 4 was chosen without a teacher)
     ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "rate_penalty=2")),
+    # decoder-feature distillation on top of the output term (training-only 1x1 adapters per level)
+    ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "distill_features=1")),
+    ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "distill_features=0.3")),
 )
 
 

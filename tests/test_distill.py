@@ -5,16 +5,18 @@ teach this student."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
+from torch import nn
 
 from depthsnn.cli.main import main
 from depthsnn.data.dataset import DataConfig
 from depthsnn.errors import ConfigError
 from depthsnn.train.checkpoint import load_checkpoint, model_from_checkpoint
 from depthsnn.train.config import TrainConfig
-from depthsnn.train.distill import load_teacher
+from depthsnn.train.distill import FeatureTap, feature_loss, load_teacher
 from depthsnn.train.loop import train
 from depthsnn.train.losses import DepthLoss
 
@@ -36,13 +38,14 @@ def test_distill_loss_of_a_constant_offset_is_analytic(tiny_checkpoints):
     loss_fn = DepthLoss(grad_weight=0.5, si_lambda=0.5)
     c = 0.3
     heads = (target + c, target + c, target + c)
-    got = teacher.loss(loss_fn, heads, frames)
+    got, features = teacher.loss(loss_fn, heads, frames)
+    assert features.item() == 0.0  # no feature distillation asked for
     assert got.item() == pytest.approx(0.7 * 3 * c * c * (1 - 0.5), rel=1e-5)
-    assert teacher.loss(loss_fn, (target,), frames).item() == pytest.approx(0.0, abs=1e-9)
+    assert teacher.loss(loss_fn, (target,), frames)[0].item() == pytest.approx(0.0, abs=1e-9)
     # A per-pixel error, unlike an offset, is penalised by the gradient term too.
     bumpy = target.clone()
     bumpy[:, ::2] += c
-    assert teacher.loss(loss_fn, (bumpy,), frames).item() > 0.7 * c * c * 0.25
+    assert teacher.loss(loss_fn, (bumpy,), frames)[0].item() > 0.7 * c * c * 0.25
 
 
 def _cfg(root, out, **kw) -> TrainConfig:
@@ -96,3 +99,96 @@ def test_teacher_that_cannot_teach_is_a_one_line_error(tiny_synth, tiny_checkpoi
     code = main(["train", "--data", str(tiny_synth), "--out", str(out), "--quiet", "--set", "distill_weight=-1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "distill_weight must be >= 0" in err
+
+
+def _twin_taps(path, frames):
+    """The same checkpoint loaded twice (teacher and student), both tapped, run on ``frames``."""
+    teacher, _, _ = model_from_checkpoint(path)
+    student, _, _ = model_from_checkpoint(path)
+    taps = FeatureTap(teacher.eval(), "teacher"), FeatureTap(student.eval(), "student")
+    with torch.no_grad():
+        teacher(frames), student(frames)
+    return taps[0].take(), taps[1].take(), taps
+
+
+def test_feature_term_of_a_twin_is_analytic(tiny_checkpoints):
+    """A student equal to its teacher: identity adapters give 0; adapters that double the features give
+    (2t - t)^2 / t^2 = 1 at every level; the taps see the heads' inputs coarse to fine."""
+    torch.manual_seed(0)
+    frames = (torch.rand(2, 2, 4, 48, 64) < 0.1).float()
+    t, s, taps = _twin_taps(tiny_checkpoints["ann-tiny"], frames)
+    # base_channels 4, levels 3: the heads read 16, 8, 4 channels at 1/4, 1/2 and full size.
+    assert [tuple(f.shape) for f in t] == [(2, 16, 12, 16), (2, 8, 24, 32), (2, 4, 48, 64)]
+    assert taps[0].channels == [16, 8, 4] and all(torch.equal(a, b) for a, b in zip(t, s, strict=True))
+    assert all(f.pow(2).mean() > 0 for f in t)
+    adapters = nn.ModuleList(nn.Conv2d(c, c, 1) for c in taps[0].channels)
+    with torch.no_grad():
+        for a in adapters:
+            a.weight.copy_(torch.eye(a.in_channels)[:, :, None, None])
+            a.bias.zero_()
+    assert feature_loss(s, t, adapters).item() == pytest.approx(0.0, abs=1e-9)
+    with torch.no_grad():
+        for a in adapters:
+            a.weight.mul_(2)
+    assert feature_loss(s, t, adapters).item() == pytest.approx(1.0, rel=1e-5)
+    # A student tap marked training-only keeps nothing from an eval-mode (validation) forward.
+    student, _, _ = model_from_checkpoint(tiny_checkpoints["snn-tiny"])
+    tap = FeatureTap(student.eval(), "student", training_only=True)
+    with torch.no_grad():
+        student(frames)
+    assert tap.take() == []
+    student.train()
+    student(frames)
+    # A spiking student's features are its spike counts averaged over the T = 2 steps: 0, 1/2 or 1
+    # per input, and a decoder output plus a skip sums two of them.
+    got = tap.take()
+    assert len(got) == 3 and all(torch.equal(f * 2, (f * 2).round()) and f.min() >= 0 and f.max() <= 2 for f in got)
+    for tp in (*taps, tap):
+        tp.close()
+
+
+def test_feature_distillation_in_the_training_loop(tiny_synth, tiny_checkpoints, tmp_path):
+    """distill_features 0 is the output-only run bit for bit (no adapters, no extra draws); > 0 logs its
+    term, trains other weights, keeps the adapters beside (never inside) the model, and resumes exactly."""
+    teacher = str(tiny_checkpoints["ann-tiny"])
+    out_only = train(_cfg(tiny_synth, tmp_path / "out", teacher=teacher), progress=False)
+    zero = train(_cfg(tiny_synth, tmp_path / "zero", teacher=teacher, distill_features=0.0), progress=False)
+    feat = train(_cfg(tiny_synth, tmp_path / "feat", teacher=teacher, distill_features=1.0, epochs=2), progress=False)
+    a, b = (load_checkpoint(r.last_checkpoint) for r in (out_only, zero))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert "distill_adapters" not in b and "train_distill_features" not in zero.last_metrics
+    c = load_checkpoint(feat.last_checkpoint)
+    assert set(c["model"]) == set(a["model"])  # the exported network is the student alone
+    assert [tuple(v.shape) for k, v in c["distill_adapters"].items() if k.endswith("weight")] == [
+        (16, 16, 1, 1), (8, 8, 1, 1), (4, 4, 1, 1)]
+    assert feat.last_metrics["train_distill_features"] > 0
+    first = json.loads((tmp_path / "feat" / "metrics.jsonl").read_text().splitlines()[0])
+    # The logged total is the ground-truth loss plus both distillation terms.
+    assert first["train_loss"] > first["train_distill"] + first["train_distill_features"] > first["train_distill"]
+
+    def kill(epoch: int, record: dict) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+    cfg = _cfg(tiny_synth, tmp_path / "cut", teacher=teacher, distill_features=1.0, epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=False, on_epoch_end=kill)
+    one = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert one["epoch"] == 1 and any(not torch.equal(a["model"][k], one["model"][k]) for k in a["model"])
+    resumed = load_checkpoint(train(cfg, resume=True, progress=False).last_checkpoint)
+    for k in c["model"]:
+        torch.testing.assert_close(resumed["model"][k], c["model"][k], rtol=0, atol=0, msg=k)
+    for k in c["distill_adapters"]:
+        torch.testing.assert_close(resumed["distill_adapters"][k], c["distill_adapters"][k], rtol=0, atol=0, msg=k)
+
+
+def test_feature_distillation_errors(tiny_synth, tiny_checkpoints, portable_checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="distill_features 1.0 needs a teacher"):
+        _cfg(tiny_synth, tmp_path / "x", distill_features=1.0)
+    with pytest.raises(ConfigError, match="distill_features must be >= 0"):
+        _cfg(tiny_synth, tmp_path / "x", distill_features=-1.0)
+    with pytest.raises(ConfigError, match="needs a U-Net student: snn-portable-tiny is arch 'portable'"):
+        TrainConfig(model="snn-portable-tiny", teacher=str(tiny_checkpoints["ann-tiny"]), distill_features=1.0)
+    portable = load_teacher(portable_checkpoint, 1.0, _student_data(portable_checkpoint), torch.device("cpu"), 1.0)
+    student, _, _ = model_from_checkpoint(tiny_checkpoints["snn-tiny"])
+    with pytest.raises(ConfigError, match="needs U-Nets: the teacher is arch 'portable'"):
+        portable.attach(student)

@@ -96,17 +96,20 @@ def test_cli_train_and_errors(tiny_synth, tmp_path, capsys):
         assert code == 2 and msg in err and len(err.splitlines()) == 1, err
 
 
-def test_ddp_two_cpu_processes(tiny_synth, tmp_path):
+def test_ddp_two_cpu_processes(tiny_synth, tiny_checkpoints, tmp_path):
+    """Two ranks, with feature distillation on (its adapters sit outside DDP: gradients averaged by hand)."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "depthsnn.cli.main", "train", "--data", str(tiny_synth), "--out", str(out),
            "--epochs", "1", "--quiet", "--device", "cpu", "--set", "max_train_samples=8",
-           "--set", "max_val_samples=2", "--set", "model_options=base_channels=4,levels=3"]
+           "--set", "max_val_samples=2", "--set", "model_options=base_channels=4,levels=3",
+           "--set", f"teacher={tiny_checkpoints['ann-tiny']}", "--set", "distill_features=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert rec["samples"] == 4  # each of the 2 ranks saw half of the 8 training samples
+    assert rec["train_distill_features"] > 0
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
 
 

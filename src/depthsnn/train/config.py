@@ -55,6 +55,8 @@ class TrainConfig:
     Distillation (:mod:`depthsnn.train.distill`): ``teacher`` names a trained checkpoint (usually
     the ANN twin) whose depth map every head also fits, over every pixel, with weight
     ``distill_weight``; the teacher must see the same cameras and predict the same depth units.
+    ``distill_features`` > 0 also fits the teacher's decoder features (U-Net student and teacher;
+    training-only 1x1 adapters, never exported) with that weight.
     """
 
     model: str = "snn-tiny"
@@ -82,6 +84,7 @@ class TrainConfig:
     augment: list[str] = field(default_factory=lambda: ["auto"])
     teacher: str | None = None
     distill_weight: float = 1.0
+    distill_features: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -94,12 +97,17 @@ class TrainConfig:
             (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
             (self.distill_weight >= 0, f"distill_weight must be >= 0, got {self.distill_weight}"),
+            (self.distill_features >= 0, f"distill_features must be >= 0, got {self.distill_features}"),
+            (self.distill_features == 0 or bool(self.teacher),
+             f"distill_features {self.distill_features} needs a teacher (--set teacher=PATH)"),
         ]
         for ok, problem in checks:
             if not ok:
                 raise ConfigError(problem)
         resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
         mc = self.model_config()
+        if self.distill_features > 0 and mc.arch != "unet":
+            raise ConfigError(f"feature distillation needs a U-Net student: {self.model} is arch {mc.arch!r}")
         if mc.kind != "ann" and mc.norm == "batch" and self.data.num_bins != 1:
             # Folded, a norm is a bias: at T = 1 a threshold shift, at T > 1 a current every step.
             raise ConfigError(f"norm=batch in a spiking network needs data.num_bins = 1 (its folded bias is "

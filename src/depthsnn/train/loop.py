@@ -170,7 +170,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     teacher = None
     if cfg.teacher:  # checked before any data is read; its model's init draws leave the run's RNG alone
         with torch.random.fork_rng(devices=[]):
-            teacher = load_teacher(cfg.teacher, cfg.distill_weight, cfg.data, device)
+            teacher = load_teacher(cfg.teacher, cfg.distill_weight, cfg.data, device, cfg.distill_features)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     train_ds = EventDepthDataset.from_config(cfg.data, "train")
     val_ds = EventDepthDataset.from_config(cfg.data, "val")
@@ -185,10 +185,20 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     if cfg.compile:
         # In place (the state_dict keys stay); no layout optimisation, as spikingjelly advises (#753).
         model.core.compile(options={"layout_optimization": False})
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    student_tap = None
+    params = list(model.parameters())
+    if teacher is not None:
+        with torch.random.fork_rng(devices=[]):  # the adapters' init leaves the run's RNG alone
+            torch.manual_seed(cfg.seed + 1)
+            student_tap = teacher.attach(model)
+        if teacher.adapters is not None:  # training-only parameters, optimised with the model's
+            params += list(teacher.adapters.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.lr_milestones, gamma=cfg.lr_gamma)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+        if teacher is not None and teacher.adapters is not None:
+            teacher.adapters.load_state_dict(ckpt["distill_adapters"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
@@ -225,7 +235,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train_stats = _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress,
-                                   to_metres, precision, runtime, teacher)
+                                   to_metres, precision, runtime, teacher, student_tap)
         scheduler.step()
         train_time = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_stats,
@@ -251,6 +261,8 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
                 model_config=to_dict(mcfg), metrics=record, name=Path(cfg.out).name or cfg.model,
                 input_hw=[train_ds.resolution[1], train_ds.resolution[0]],
             )
+            if teacher is not None and teacher.adapters is not None:  # for --resume; never exported
+                payload["distill_adapters"] = teacher.adapters.state_dict()
             save_checkpoint(out / LAST, **payload)
             if improved:
                 save_checkpoint(out / BEST, **payload)
@@ -263,18 +275,20 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
                 on_epoch_end(epoch + 1, record)
         barrier(info)
 
+    if student_tap is not None:
+        student_tap.close()
     if info.is_main and not (out / BEST).exists() and (out / LAST).exists():
         save_checkpoint(out / BEST, **load_checkpoint(out / LAST))
     return TrainResult(out, cfg.epochs, best_epoch, best_mde, last_metrics, out / BEST, out / LAST)
 
 
 def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres,
-                 precision, runtime, teacher: Teacher | None = None) -> dict:
+                 precision, runtime, teacher: Teacher | None = None, student_tap=None) -> dict:
     net.train()
     # Running sums stay on the device; the host reads them every POSTFIX_EVERY batches (progress bar)
     # and once at the end of the epoch, so a GPU step never waits for the host.
-    # loss, si, grad (x samples), |err| m, valid px, distillation term (x samples)
-    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    # loss, si, grad (x samples), |err| m, valid px, distillation terms: output, features (x samples)
+    sums = torch.zeros(7, dtype=torch.float64, device=device)
     samples = 0
     augs = resolve_augmentations(cfg.augment, cfg.data.cameras)
     show = progress and info.is_main
@@ -291,10 +305,17 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
             heads = tuple(h.float() for h in out.heads)
             terms = loss_fn(heads, depth, mask, rate=rec.rate_penalty() if cfg.rate_penalty > 0 else None)
             total = terms.total
-            distill = teacher.loss(loss_fn, heads, frames) if teacher is not None else total.new_zeros(())
-            total = total + distill
+            distill = features = total.new_zeros(())
+            if teacher is not None:
+                distill, features = teacher.loss(loss_fn, heads, frames, student_tap)
+            total = total + distill + features
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            if info.enabled and teacher is not None and teacher.adapters is not None:
+                # the adapters sit outside DistributedDataParallel: average their gradients by hand
+                for p in teacher.adapters.parameters():
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= info.world_size
             optimizer.step()
             b = frames.shape[0]
             samples += b
@@ -303,21 +324,22 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
                 if to_metres is not None:
                     pred, gt = to_metres(pred), to_metres(gt)
                 parts = (total * b, terms.scale_invariant * b, terms.gradient * b,
-                         ((pred - gt).abs() * mask).sum(), mask.sum(), distill * b)
+                         ((pred - gt).abs() * mask).sum(), mask.sum(), distill * b, features * b)
                 sums += torch.stack([t.detach().double() for t in parts])
             if "neurons" not in runtime:
                 _record_neurons(model, device, runtime, show)
             if show and (i % POSTFIX_EVERY == 0 or i == len(loader) - 1):
-                loss, _, _, err, px, _ = sums.tolist()
+                loss, _, _, err, px, _, _ = sums.tolist()
                 bar.set_postfix(loss=f"{loss / samples:.4f}", mde=f"{100 * err / max(px, 1):.1f}cm",
                                 rate=f"{100 * rec.total().rate:.1f}%")
         total = rec.total()
-    loss, si, grad, err, px, dist = sums.tolist()
-    loss, si, grad, err, px, dist = all_reduce_mean(
-        [loss / samples, si / samples, grad / samples, err, px, dist / samples], info)
+    loss, si, grad, err, px, dist, feat = sums.tolist()
+    loss, si, grad, err, px, dist, feat = all_reduce_mean(
+        [loss / samples, si / samples, grad / samples, err, px, dist / samples, feat / samples], info)
     return {
         "train_loss": loss, "train_si": si, "train_grad": grad,
         **({"train_distill": dist} if teacher is not None else {}),
+        **({"train_distill_features": feat} if student_tap is not None else {}),
         # Pixel-weighted running MDE over the epoch (validation reports the per-frame mean).
         "train_mde_cm": 100 * err / max(px, 1.0),
         "train_firing_rate": total.rate if total.neuron_steps and model.cfg.kind != "ann" else None,
