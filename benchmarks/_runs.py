@@ -81,13 +81,25 @@ class Run:
         data = saved.get("data", {})
         want = self.expected_config(Path(data.get("root", "data/synthetic")),
                                     Path(data.get("cache_dir") or "runs/benchmark/cache"), epochs)
+        defaults = _config_defaults()
         for key, value in want.items():
+            if key not in saved and key in defaults and defaults[key] == value:
+                continue  # an option added since, at the default that trains what the run trained
             if saved.get(key) != value:
                 return f"{key}: saved {saved.get(key)!r}, now {value!r}"
         return None
 
     def log(self) -> list[dict]:
         return [json.loads(x) for x in (self.out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def _config_defaults() -> dict:
+    """TrainConfig's plain (non-factory) field defaults, by name."""
+    import dataclasses
+
+    from depthsnn.train.config import TrainConfig
+
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 
 
 def add_run_arguments(ap: argparse.ArgumentParser) -> None:

@@ -93,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [CANDIDATES[i] for i in (args.candidates or range(len(CANDIDATES)))]
     runs = [run_for(args.runs, p, s, tuple(args.train_set)) for p, s in chosen]
     cache = args.runs / "cache"
-    # A distilled candidate needs its teacher's best.pt when it starts: those whose teacher is
-    # not trained yet wait for the first round.
-    students = [r for r in runs if any(s.startswith("teacher=") and not Path(s.partition("=")[2]).exists()
+    # A distilled candidate needs its teacher's final best.pt when it starts: those whose teacher is
+    # not fully trained yet (missing, or a run of this call still short of its epochs or stale, whose
+    # best.pt may be an early epoch's) wait for the first round.
+    def teacher_ready(path: Path) -> bool:
+        run = next((r for r in runs if r.out == path.parent), None)
+        return path.exists() and (run is None or run.finished(args.epochs))
+
+    students = [r for r in runs if any(s.startswith("teacher=") and not teacher_ready(Path(s.partition("=")[2]))
                                        for s in r.sets)]
     train_all([r for r in runs if r not in students], args.data, cache, args.epochs, args.jobs, args.fresh)
     train_all(students, args.data, cache, args.epochs, args.jobs, args.fresh)

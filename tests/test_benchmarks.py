@@ -188,6 +188,15 @@ def test_finished_run_is_reused_only_while_its_configuration_holds(out_md, tiny_
     best = (out / "best.pt").stat().st_mtime_ns
     train_all([first], tiny_synth, cache, epochs=1, jobs=1)
     assert (out / "best.pt").stat().st_mtime_ns == best  # reused, not retrained
+    # A run saved before an option existed holds when the option's default is what it trained.
+    saved = json.loads((out / "config.json").read_text())
+    del saved["distill_features"]
+    (out / "config.json").write_text(json.dumps(saved))
+    assert first.stale(1) is None
+    asked = Run("snn-tiny", "binocular", out, (*small, "rate_penalty=0", "seed=3"))
+    del saved["seed"]
+    (out / "config.json").write_text(json.dumps(saved))
+    assert asked.stale(1) == "seed: saved None, now 3"
 
     changed = Run("snn-tiny", "binocular", out, (*small, "rate_penalty=2"))
     assert changed.stale(1) == "rate_penalty: saved 0.0, now 2.0"
@@ -247,3 +256,10 @@ def test_snn_gap_smoke(out_md, tiny_synth, tmp_path):
     assert rows[0].startswith("| ann-tiny-binocular | recipe as committed |")
     cells = [c.strip() for c in rows[1].split("|")]
     assert float(cells[3]) > 0 and float(cells[5]) > 0 and cells[6].endswith("%") and float(cells[8]) > 0
+    # Two epochs now: the teacher's best.pt of the 1-epoch run exists but is not the teacher's final
+    # one, so the student starts only after the teacher has finished its second epoch.
+    assert snn_gap.main(["--data", str(tiny_synth), "--runs", str(tmp_path / "runs"), "--epochs", "2",
+                         "--energy-samples", "1", "--candidates", "0", "2", *small]) == 0
+    teacher = tmp_path / "runs" / "ann-tiny-binocular"
+    assert len((teacher / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (student / "config.json").stat().st_mtime_ns > (teacher / "last.pt").stat().st_mtime_ns
