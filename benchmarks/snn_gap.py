@@ -47,6 +47,12 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # decoder-feature distillation on top of the output term (training-only 1x1 adapters per level)
     ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "distill_features=1")),
     ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "distill_features=0.3")),
+    # the binocular SNN's learning rate was never swept (the monocular SNN chose 3e-3 over 1e-3)
+    ("snn-tiny", (f"teacher={TEACHER}", "distill_weight=1", "distill_features=1", "lr=0.003")),
+    ("snn-tiny", ("lr=0.003",)),
+    # bracketing the rate on the high side, and the later decay the monocular SNN chose
+    ("snn-tiny", ("lr=0.006",)),
+    ("snn-tiny", ("lr=0.003", "lr_milestones=9,11")),
 )
 
 
