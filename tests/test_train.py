@@ -116,8 +116,10 @@ def test_ddp_two_cpu_processes(tiny_synth, tiny_checkpoints, tmp_path):
 def test_recipe_per_kind_and_overrides():
     from depthsnn.train.recipes import RECIPES
 
-    snn = TrainConfig(model="snn-tiny").resolved()
-    assert (snn.lr, snn.lr_milestones, snn.lr_gamma) == (RECIPES["snn"].lr, [4, 6], RECIPES["snn"].lr_gamma)
+    hnn = TrainConfig(model="hnn-tiny").resolved()  # 8 epochs: decay after 1/2 and 3/4
+    assert (hnn.lr, hnn.lr_milestones, hnn.lr_gamma) == (RECIPES["hnn"].lr, [4, 6], RECIPES["hnn"].lr_gamma)
+    snn = TrainConfig(model="snn-tiny").resolved()  # the SNN U-Net's late decay: 3/4 and 9/10
+    assert (snn.lr, snn.lr_milestones, snn.lr_gamma) == (3e-3, [6, 7], 0.3)
     ann = TrainConfig(model="ann-tiny", epochs=4).resolved()
     r = RECIPES["ann"]
     assert ann.lr == r.lr and ann.weight_decay == r.weight_decay
@@ -138,11 +140,12 @@ def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
         TrainConfig(rate_penalty=-1.0)
 
 
-def test_monocular_unets_take_their_modality_recipes_others_their_kinds():
+def test_unets_take_their_modality_recipes_others_their_kinds():
     """Monocular SNN and HNN U-Nets decay late (after epochs 9 and 11 of 12, the 12-epoch
     monocular sweep's choice), the SNN at lr 3e-3 with penalty 4, the HNN at its kind's lr 1e-3
-    without; the binocular models, the monocular ANN and the chip-fit chain keep theirs; an
-    explicit option still wins."""
+    without; the binocular SNN U-Net takes the monocular SNN's recipe (the snn-gap-lr rounds'
+    choice); the binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0
+    U-Net keep theirs; an explicit option still wins."""
     from depthsnn.data.dataset import DataConfig
     from depthsnn.train.recipes import ARCH_RECIPES, RECIPES
 
@@ -152,7 +155,11 @@ def test_monocular_unets_take_their_modality_recipes_others_their_kinds():
     snn, hnn = resolved("snn-tiny", "monocular"), resolved("hnn-tiny", "monocular")
     assert (snn.lr, snn.lr_milestones, snn.rate_penalty) == (3e-3, [9, 11], 4.0)
     assert (hnn.lr, hnn.lr_milestones, hnn.rate_penalty) == (1e-3, [9, 11], 0.0)
-    for model in ("snn-tiny", "hnn-tiny", "ann-tiny"):
+    bino_snn = resolved("snn-tiny", "binocular")
+    assert (bino_snn.lr, bino_snn.lr_milestones, bino_snn.rate_penalty) == (3e-3, [9, 11], 4.0)
+    akida2 = resolved("snn-akida2-tiny", "binocular")
+    assert (akida2.lr, akida2.lr_milestones) == (RECIPES["snn"].lr, [6, 9]) == (1e-3, [6, 9])
+    for model in ("hnn-tiny", "ann-tiny"):
         kind = RECIPES[model.split("-")[0]]
         bino = resolved(model, "binocular")
         assert (bino.lr, bino.lr_milestones, bino.rate_penalty) == (kind.lr, [6, 9], kind.rate_penalty)
