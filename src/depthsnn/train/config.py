@@ -40,8 +40,8 @@ class TrainConfig:
     the loss (the SNN U-Net's recipe: 4, chosen on the sparsity frontier; 0 turns it off). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
-    Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7, HNN lr 1e-3
-    after epochs 4 and 6 binocular) suit the
+    Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7; binocular
+    HNN lr 1e-3 decayed after epochs 4 and 6) suit the
     tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs.
 

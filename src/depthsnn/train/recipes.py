@@ -50,6 +50,9 @@ ARCH_RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
+# The SNN U-Net's recipe in both modalities (the sweeps that chose it are cited below).
+_SNN_UNET = Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0)
+
 # Modalities whose recipe differs from their kind's, chosen on the validation scenes of that
 # modality (BENCHMARKS.md "Recipes chosen on validation, monocular" and "..., monocular-12").
 MODALITY_RECIPES: dict[tuple[str, str], Recipe] = {
@@ -58,11 +61,11 @@ MODALITY_RECIPES: dict[tuple[str, str], Recipe] = {
     # 9 and 11 of 12) beat the kind's (epochs 6 and 9) at 12 epochs, SNN 80.7 vs 81.5 cm, HNN
     # 78.9 vs 81.1 cm; the HNN keeps lr 1e-3 (3e-3: 98.5 vs 85.7 cm at 8 epochs) and no spike-rate
     # penalty (with the SNN's penalty 4: 84.7 cm, firing 5 % instead of 38 %).
-    ("snn", "monocular"): Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0),
+    ("snn", "monocular"): _SNN_UNET,
     # Binocular SNN U-Net: the same, chosen at 12 epochs on the binocular validation scenes
     # (BENCHMARKS.md "snn-gap-lr" and "snn-gap-lr-bracket"): best val MDE 30.4 cm with lr 3e-3 and
     # the late decay, 31.5 with 3e-3 and the kind's decay, 33.2 with 6e-3, 38.8 with the kind's 1e-3.
-    ("snn", "binocular"): Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0),
+    ("snn", "binocular"): _SNN_UNET,
     ("hnn", "monocular"): Recipe(lr=1e-3, decay_at=(0.75, 0.9), lr_gamma=0.3),
 }
 
