@@ -129,6 +129,32 @@ def test_recipe_per_kind_and_overrides():
     assert TrainConfig(model="snn-tiny").resolved().resolved() == snn  # idempotent
 
 
+@pytest.mark.parametrize("order", [1, -1])
+def test_overrides_are_checked_together_in_any_order(order, tmp_path):
+    """Cross-field checks see every --set at once: the order on the command line does not matter
+    for a valid combination, and an invalid one fails whichever order it is given in."""
+    from depthsnn.config import apply_overrides, load_config
+
+    cfg = load_config(TrainConfig, None, ["distill_features=1", "teacher=runs/t/best.pt"][::order])
+    assert (cfg.distill_features, cfg.teacher) == (1.0, "runs/t/best.pt")
+    # a nested field and a top-level field that only together pass (num_bins=1 for a normed SNN)
+    two_bins = load_config(TrainConfig, None, ["data.num_bins=2"])
+    ok = apply_overrides(two_bins, ["model_options=norm=batch", "data.num_bins=1"][::order])
+    assert (ok.model_options, ok.data.num_bins) == (["norm=batch"], 1)
+    with pytest.raises(ConfigError, match="needs data.num_bins = 1"):
+        load_config(TrainConfig, None, ["model_options=norm=batch", "data.num_bins=2"][::order])
+    with pytest.raises(ConfigError, match="needs a teacher"):
+        load_config(TrainConfig, None, ["distill_features=1", "lr=0.003"][::order])
+    # a key given twice keeps its last value; the checks see only that one
+    assert load_config(TrainConfig, None, ["epochs=0", "epochs=3"]).epochs == 3
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        load_config(TrainConfig, None, ["epochs=3", "epochs=0"])
+    with pytest.raises(ConfigError, match=r"unknown option data\.nope"):
+        load_config(TrainConfig, None, ["data.nope=1"])
+    with pytest.raises(ConfigError, match="epochs is not a table of options"):
+        load_config(TrainConfig, None, ["epochs.x=1"])
+
+
 def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
     """The SNN U-Net trains with the frontier's penalty; the HNN, the ANN and the chip-fit chain
     (not measured on the frontier) without; an explicit value, 0 included, wins."""

@@ -106,26 +106,51 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
 
 
 def apply_overrides(cfg: T, overrides: list[str] | None, source: str | None = None) -> T:
-    """Return a copy of ``cfg`` with ``a.b=value`` overrides applied (dotted keys for nesting)."""
+    """Return a copy of ``cfg`` with ``a.b=value`` overrides applied (dotted keys for nesting).
+
+    All overrides are gathered first and each dataclass is rebuilt once, so a cross-field check in
+    a ``__post_init__`` sees every override together: ``--set distill_features=1 --set teacher=X``
+    works in either order. A key given twice keeps its last value, as on a command line.
+    """
+    pending: dict[str, Any] = {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value", source)
         key, raw = item.split("=", 1)
-        cfg = _set(cfg, key.strip().split("."), raw.strip(), key.strip(), source)
-    return cfg
+        parts = key.strip().split(".")
+        node = pending
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):  # a later nested key replaces an earlier leaf
+                node[part] = {}
+            node = node[part]
+        node.pop(parts[-1], None)  # keep the order in which keys were last given
+        node[parts[-1]] = (raw.strip(), key.strip())
+    return _rebuild(cfg, pending, "", source) if pending else cfg
 
 
-def _set(obj: Any, parts: list[str], raw: str, full: str, source: str | None) -> Any:
+def _rebuild(obj: Any, pending: dict[str, Any], prefix: str, source: str | None) -> Any:
+    """``obj`` with the ``pending`` values (leaves ``(raw, full key)``, nested dicts) set at once."""
+    if not dataclasses.is_dataclass(obj):
+        first = next(iter(pending))
+        raise ConfigError(f"unknown option {prefix}{first} ({prefix.rstrip('.')} is not a table of options)",
+                          source)
     hints = typing.get_type_hints(type(obj))
-    name = parts[0]
-    if name not in hints:
-        known = ", ".join(sorted(f.name for f in dataclasses.fields(obj)))
-        raise ConfigError(f"unknown option {full} (known here: {known})", source)
-    if len(parts) == 1:
-        value = _convert(raw, hints[name], full, source)
-    else:
-        value = _set(getattr(obj, name), parts[1:], raw, full, source)
-    return dataclasses.replace(obj, **{name: value})
+    changes: dict[str, Any] = {}
+    for name, item in pending.items():
+        if name not in hints:
+            known = ", ".join(sorted(f.name for f in dataclasses.fields(obj)))
+            raise ConfigError(f"unknown option {prefix}{name} (known here: {known})", source)
+        if isinstance(item, dict):
+            changes[name] = _rebuild(getattr(obj, name), item, f"{prefix}{name}.", source)
+        else:
+            raw, full = item
+            changes[name] = _convert(raw, hints[name], full, source)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ConfigError as exc:  # a __post_init__ refusing the values: name where they came from
+        if exc.path is None and source is not None:
+            raise ConfigError(exc.problem, source) from None
+        raise
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
