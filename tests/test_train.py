@@ -130,7 +130,7 @@ def test_recipe_per_kind_and_overrides():
 
 
 @pytest.mark.parametrize("order", [1, -1])
-def test_overrides_are_checked_together_in_any_order(order, tmp_path):
+def test_overrides_are_checked_together_in_any_order(order):
     """Cross-field checks see every --set at once: the order on the command line does not matter
     for a valid combination, and an invalid one fails whichever order it is given in."""
     from depthsnn.config import apply_overrides, load_config

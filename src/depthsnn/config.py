@@ -98,9 +98,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
     try:
         return cls(**kwargs)
     except ConfigError as exc:  # a __post_init__ refusing a value of this file: name the file
-        if exc.path is None and source is not None:
-            raise ConfigError(exc.problem, source) from None
-        raise
+        raise _located(exc, source) from None
     except (TypeError, ValueError, OverflowError) as exc:  # a __post_init__ refusing the values
         raise ConfigError(f"{prefix or 'options'}: {' '.join(str(exc).split())[:200]}", source) from None
 
@@ -117,14 +115,15 @@ def apply_overrides(cfg: T, overrides: list[str] | None, source: str | None = No
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value", source)
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        key = key.strip()
+        parts = key.split(".")
         node = pending
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):  # a later nested key replaces an earlier leaf
                 node[part] = {}
             node = node[part]
         node.pop(parts[-1], None)  # keep the order in which keys were last given
-        node[parts[-1]] = (raw.strip(), key.strip())
+        node[parts[-1]] = (raw.strip(), key)
     return _rebuild(cfg, pending, "", source) if pending else cfg
 
 
@@ -148,9 +147,12 @@ def _rebuild(obj: Any, pending: dict[str, Any], prefix: str, source: str | None)
     try:
         return dataclasses.replace(obj, **changes)
     except ConfigError as exc:  # a __post_init__ refusing the values: name where they came from
-        if exc.path is None and source is not None:
-            raise ConfigError(exc.problem, source) from None
-        raise
+        raise _located(exc, source) from None
+
+
+def _located(exc: ConfigError, source: str | None) -> ConfigError:
+    """``exc`` naming ``source`` when it names no file of its own."""
+    return ConfigError(exc.problem, source) if exc.path is None and source is not None else exc
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
