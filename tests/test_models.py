@@ -226,6 +226,37 @@ def test_spike_stats_hand_counted() -> None:
     assert rec.rate_penalty().item() == pytest.approx(8 / 24)
 
 
+def test_rate_floor_turns_a_silent_layer_from_cheapest_to_costliest() -> None:
+    """Two IF layers: the first fires 8 of 24 neuron-steps (as above), the second, fed through a
+    zero-weight conv, never. Plain mean (1/3 + 0) / 2; with a floor f a layer below it costs
+    2f - rate, and the gradient on the silent layer's weight turns from 'fire less' to 'fire more'."""
+    def net_and_penalty(floor: float) -> tuple[nn.Module, torch.Tensor]:
+        c1, c2 = (layer.Conv2d(1, 1, 1, bias=False, step_mode="m") for _ in range(2))
+        with torch.no_grad():
+            c1.weight.fill_(1.0)
+            c2.weight.fill_(0.0)
+        net = nn.Sequential(c1, spiking_neuron(ModelConfig()), c2, spiking_neuron(ModelConfig()))
+        x = torch.tensor([[1.5, 0.6, 0.0], [0.6, 0.0, 0.0]]).expand(4, 1, 1, 2, 3).contiguous()
+        with SpikeRecorder(net) as rec:
+            net(x)
+            return net, rec.rate_penalty(floor)
+
+    _, plain = net_and_penalty(0.0)
+    assert plain.item() == pytest.approx((1 / 3 + 0) / 2)
+    _, low = net_and_penalty(0.2)  # only the silent layer is below the floor
+    assert low.item() == pytest.approx((1 / 3 + 0.4) / 2)
+    _, high = net_and_penalty(0.5)  # both below
+    assert high.item() == pytest.approx((1 - 1 / 3 + 1.0) / 2)
+    grads = []
+    for floor in (0.0, 0.2):
+        net, penalty = net_and_penalty(floor)
+        penalty.backward()
+        grads.append(net[2].weight.grad.item())
+    # The ATan surrogate passes gradient to the silent layer's membrane: its sign says which way.
+    assert grads[0] > 0 > grads[1]
+    assert grads[1] == pytest.approx(-grads[0])
+
+
 def test_spike_recorder_on_model_and_penalty_gradient() -> None:
     model = build_model("hnn-tiny", hnn_analog="relu")  # ReLU: all recorded sums are >= 0
     with SpikeRecorder(model) as rec:

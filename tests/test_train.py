@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from depthsnn.cli.main import main
+from depthsnn.config import apply_overrides, load_config
 from depthsnn.data.dataset import DataConfig
 from depthsnn.errors import ConfigError, DataError
 from depthsnn.train.checkpoint import load_checkpoint, model_from_checkpoint
@@ -133,7 +134,6 @@ def test_recipe_per_kind_and_overrides():
 def test_overrides_are_checked_together_in_any_order(order):
     """Cross-field checks see every --set at once: the order on the command line does not matter
     for a valid combination, and an invalid one fails whichever order it is given in."""
-    from depthsnn.config import apply_overrides, load_config
 
     cfg = load_config(TrainConfig, None, ["distill_features=1", "teacher=runs/t/best.pt"][::order])
     assert (cfg.distill_features, cfg.teacher) == (1.0, "runs/t/best.pt")
@@ -164,6 +164,21 @@ def test_rate_penalty_comes_from_the_recipe_of_kind_and_architecture():
         assert TrainConfig(model=model).resolved().rate_penalty == 0.0, model
     with pytest.raises(ConfigError, match="rate_penalty must be >= 0"):
         TrainConfig(rate_penalty=-1.0)
+
+
+def test_rate_floor_is_checked_against_the_penalty_it_shapes():
+    assert TrainConfig(model="snn-tiny", rate_floor=0.02).resolved().rate_floor == 0.02
+    with pytest.raises(ConfigError, match=r"rate_floor is a firing rate per step, in \[0, 1\), got 1.0"):
+        TrainConfig(rate_floor=1.0)
+    with pytest.raises(ConfigError, match="needs rate_penalty > 0"):
+        TrainConfig(rate_floor=0.02, rate_penalty=0.0)
+    # The HNN's recipe has no penalty: a floor alone is refused when the recipe is resolved ...
+    with pytest.raises(ConfigError, match="the hnn unet recipe has none"):
+        TrainConfig(model="hnn-tiny", rate_floor=0.02).resolved()
+    # ... and accepted with a penalty of its own, in either --set order.
+    for sets in (["rate_floor=0.02", "rate_penalty=1"], ["rate_penalty=1", "rate_floor=0.02"]):
+        cfg = load_config(TrainConfig, None, ["model=hnn-tiny", *sets]).resolved()
+        assert (cfg.rate_penalty, cfg.rate_floor) == (1.0, 0.02)
 
 
 def test_unets_take_their_modality_recipes_others_their_kinds():

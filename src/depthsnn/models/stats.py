@@ -115,8 +115,20 @@ class SpikeRecorder:
             sum(s.spikes for s in spk), sum(s.nonzero for s in spk), sum(s.neuron_steps for s in spk), True
         )
 
-    def rate_penalty(self) -> torch.Tensor:
-        """Mean firing rate over spiking layers of the last forward, with gradient."""
+    def rate_penalty(self, floor: float = 0.0) -> torch.Tensor:
+        """Mean firing rate over spiking layers of the last forward, with gradient.
+
+        ``floor`` > 0 turns each layer's term into a V with its minimum at ``floor``: a layer
+        firing below it costs ``2 * floor - rate`` instead of ``rate``, so the penalty's gradient
+        pushes it up as hard as it pushes busier layers down. A mean over layers otherwise lets
+        the cheapest layers fall silent (on the sparsity frontier the two finest decoders fired
+        1.0 and 0.0 %, leaving their heads nothing to read). Lower bounds on activity as in Zenke
+        & Vogels 2021 (Neural Computation 33(4), "The remarkable robustness of surrogate gradient
+        learning"); here per layer, not per neuron. ``floor = 0`` is the plain mean.
+        """
         if not self._last_rates:
             return torch.zeros(())
-        return torch.stack(list(self._last_rates.values())).mean()
+        rates = torch.stack(list(self._last_rates.values()))
+        if floor > 0:
+            rates = rates + 2 * torch.relu(floor - rates)
+        return rates.mean()

@@ -37,7 +37,9 @@ class TrainConfig:
     ``lr``, ``lr_milestones``, ``lr_gamma``, ``weight_decay`` and ``rate_penalty`` left at ``None``
     come from the model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them
     in, and checkpoints store the resolved values). ``rate_penalty`` weighs the mean firing rate in
-    the loss (the SNN U-Net's recipe: 4, chosen on the sparsity frontier; 0 turns it off). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
+    the loss (the SNN U-Net's recipe: 4, chosen on the sparsity frontier; 0 turns it off);
+    ``rate_floor`` > 0 makes a layer firing below that rate cost more, not less, so no layer falls
+    silent (:meth:`~depthsnn.models.stats.SpikeRecorder.rate_penalty`). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
     Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7; binocular
@@ -73,6 +75,7 @@ class TrainConfig:
     grad_weight: float = 0.5
     si_lambda: float = 0.5
     rate_penalty: float | None = None
+    rate_floor: float = 0.0
     seed: int = 0
     device: str = "auto"
     backend: str = "auto"
@@ -95,6 +98,9 @@ class TrainConfig:
             (self.lr_gamma is None or self.lr_gamma > 0, f"lr_gamma must be > 0, got {self.lr_gamma}"),
             (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (self.rate_penalty is None or self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
+            (0 <= self.rate_floor < 1, f"rate_floor is a firing rate per step, in [0, 1), got {self.rate_floor}"),
+            (self.rate_floor == 0 or self.rate_penalty != 0,
+             "rate_floor shapes the spike-rate penalty: it needs rate_penalty > 0"),
             (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
             (self.distill_weight >= 0, f"distill_weight must be >= 0, got {self.distill_weight}"),
@@ -119,6 +125,9 @@ class TrainConfig:
         architecture and modality (:func:`~depthsnn.train.recipes.recipe_for`)."""
         mc = self.model_config()
         r = recipe_for(mc.kind, mc.arch, self.data.cameras)
+        if self.rate_floor > 0 and self.rate_penalty is None and r.rate_penalty == 0:
+            raise ConfigError(f"rate_floor shapes the spike-rate penalty, and the {mc.kind} {mc.arch} recipe has "
+                              "none: set rate_penalty > 0 too")
         return dataclasses.replace(
             self,
             rate_penalty=r.rate_penalty if self.rate_penalty is None else self.rate_penalty,

@@ -303,7 +303,7 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
             with precision.autocast():
                 out = net(frames)
             heads = tuple(h.float() for h in out.heads)
-            terms = loss_fn(heads, depth, mask, rate=rec.rate_penalty() if cfg.rate_penalty > 0 else None)
+            terms = loss_fn(heads, depth, mask, rate=rec.rate_penalty(cfg.rate_floor) if cfg.rate_penalty > 0 else None)
             total = terms.total
             distill = features = total.new_zeros(())
             if teacher is not None:
