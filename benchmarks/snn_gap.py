@@ -64,6 +64,10 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # bar), and a floor under each layer's rate so that the fine decoders do not fall silent
     ("snn-tiny", ("lr=0.003", "lr_milestones=9,11", "rate_penalty=2")),
     ("snn-tiny", ("lr=0.003", "lr_milestones=9,11", "rate_floor=0.02")),
+    # the ATan surrogate's sharpness (2 is spikingjelly's and StereoSpike's, never swept): wider
+    # (1) passes gradient from potentials further from the threshold, sharper (4) less
+    ("snn-tiny", ("lr=0.003", "lr_milestones=9,11", "model_options=surrogate_alpha=1")),
+    ("snn-tiny", ("lr=0.003", "lr_milestones=9,11", "model_options=surrogate_alpha=4")),
 )
 
 

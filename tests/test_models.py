@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from spikingjelly.activation_based import functional, layer, neuron
@@ -255,6 +257,25 @@ def test_rate_floor_turns_a_silent_layer_from_cheapest_to_costliest() -> None:
     # The ATan surrogate passes gradient to the silent layer's membrane: its sign says which way.
     assert grads[0] > 0 > grads[1]
     assert grads[1] == pytest.approx(-grads[0])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0, 4.0])
+def test_surrogate_alpha_sets_the_backward_pass_only(alpha: float) -> None:
+    """d spike / d input of an IF neuron at T = 1 is the ATan surrogate's derivative at
+    v - threshold: alpha / 2 / (1 + (pi / 2 * alpha * (v - 1))**2); the spikes do not change."""
+    model = build_model("snn-tiny", surrogate_alpha=alpha)
+    node = model.core.bottom.act
+    assert node.surrogate_function.alpha == alpha
+    x = torch.tensor([0.2, 0.9, 1.0, 1.3, 2.5]).reshape(1, 1, 5).requires_grad_()
+    node.reset()
+    spikes = node(x)
+    assert spikes.detach().flatten().tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    spikes.sum().backward()
+    d = x.detach() - 1.0
+    expected = alpha / 2 / (1 + (math.pi / 2 * alpha * d) ** 2)
+    torch.testing.assert_close(x.grad, expected)
+    with pytest.raises(ConfigError, match="surrogate_alpha must be > 0"):
+        ModelConfig(surrogate_alpha=0.0)
 
 
 def test_spike_recorder_on_model_and_penalty_gradient() -> None:

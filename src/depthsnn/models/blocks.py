@@ -49,11 +49,12 @@ class Integrator(base.MemoryModule):
 
 
 def spiking_neuron(cfg: ModelConfig) -> nn.Module:
-    """IF or LIF neuron with StereoSpike's settings (hard reset to 0, ATan surrogate)."""
+    """IF or LIF neuron with StereoSpike's settings (hard reset to 0, ATan surrogate of sharpness
+    ``cfg.surrogate_alpha``)."""
     common = dict(
         v_threshold=cfg.v_threshold,
         v_reset=0.0,
-        surrogate_function=surrogate.ATan(),
+        surrogate_function=surrogate.ATan(alpha=cfg.surrogate_alpha),
         detach_reset=cfg.detach_reset,
         step_mode="m",
     )

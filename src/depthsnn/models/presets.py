@@ -69,6 +69,11 @@ class ModelConfig:
     means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
     per layer instead of falling silent with PyTorch's default init, which stalls
     training) and sqrt(2) (He init) for the ANN.
+    ``surrogate_alpha``: sharpness of the ATan surrogate gradient of every spiking neuron
+    (spikingjelly's ``surrogate.ATan(alpha)``; 2 is its default and StereoSpike's): the backward
+    pass uses ``alpha / 2 / (1 + (pi / 2 * alpha * (v - threshold))**2)``, so a smaller alpha passes
+    gradient from potentials further from the threshold. Training only: the forward pass, the
+    exported graph and the simulator do not depend on it.
     """
 
     kind: str = "snn"
@@ -80,6 +85,7 @@ class ModelConfig:
     modality: str = "binocular"
     in_channels: int | None = None
     v_threshold: float = 1.0
+    surrogate_alpha: float = 2.0
     detach_reset: bool = True
     hnn_analog_layers: int = 1
     hnn_analog: str = "identity"
@@ -109,6 +115,7 @@ class ModelConfig:
             (self.tau > 1.0, f"tau must be > 1 (LIF decay 1/tau per step), got {self.tau}"),
             (self.init_gain is None or self.init_gain > 0, f"init_gain must be > 0, got {self.init_gain}"),
             (self.v_threshold > 0, f"v_threshold must be > 0, got {self.v_threshold}"),
+            (self.surrogate_alpha > 0, f"surrogate_alpha must be > 0, got {self.surrogate_alpha}"),
             (self.hnn_analog_layers >= 0, f"hnn_analog_layers must be >= 0, got {self.hnn_analog_layers}"),
             (
                 self.hnn_analog in ("relu", "identity"),
