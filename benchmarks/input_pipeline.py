@@ -7,7 +7,9 @@ per step (0 and N worker processes: what `depthsnn train` used before), the one-
 the in-memory store (``depthsnn.data.memory``), and batches served from that store (what
 `depthsnn train` uses now). Target (issue 25): at least 1,000 samples/s on 2 cores, so that a GPU
 training at a few hundred samples/s never waits for its input. Writes the ``input-pipeline``
-section of BENCHMARKS.md. :func:`serve_rate` is the store-serving measurement the test suite runs.
+section of BENCHMARKS.md. :func:`serve_rate` measures the store alone on random counts. The
+target is checked here, not in the test suite: a timed assertion fails whenever the machine is
+busy (it read 40 samples/s beside two trainings on 2026-12-06).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run(data: Path | None = None, batch: int = 8, workdir: Path = WORKDIR) -> di
         return MemoryBatches(store, sampler, batch, "cpu")
 
     rates["in-memory store (depthsnn train), served"] = _epochs(served, 5)
-    rates["in-memory store, random 260x346 counts (the test's measurement)"] = serve_rate(batch=batch)
+    rates["in-memory store, random 260x346 counts"] = serve_rate(batch=batch)
     lines = [
         "## Input pipeline (`benchmarks/input_pipeline.py`)",
         "",
