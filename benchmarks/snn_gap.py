@@ -75,6 +75,9 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("snn-tiny", (*ADOPTED, "model_options=norm=batch")),
     # a third seed of the adopted recipe, to size the noise every comparison above sits in
     ("snn-tiny", (*ADOPTED, "seed=2")),
+    # Adam's (coupled) weight decay, 0 in every recipe so far
+    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001")),
+    ("snn-tiny", (*ADOPTED, "weight_decay=0.001")),
 )
 
 
