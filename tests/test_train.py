@@ -9,14 +9,17 @@ import sys
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from depthsnn.cli.main import main
 from depthsnn.config import apply_overrides, load_config
-from depthsnn.data.dataset import DataConfig
+from depthsnn.data.dataset import DataConfig, EventDepthDataset
 from depthsnn.errors import ConfigError, DataError
+from depthsnn.models import DepthNet
+from depthsnn.models.runner import evaluate_model
 from depthsnn.train.checkpoint import load_checkpoint, model_from_checkpoint
 from depthsnn.train.config import TrainConfig
-from depthsnn.train.loop import train
+from depthsnn.train.loop import to_metres_fn, train
 
 
 def _cfg(root, out, **kw) -> TrainConfig:
@@ -33,22 +36,26 @@ class _Killed(Exception):
     pass
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tiny_synth, tmp_path):
-    full = train(_cfg(tiny_synth, tmp_path / "full"), progress=False)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_interruption_equals_uninterrupted_run(tiny_synth, tmp_path, ema_decay):
+    full = train(_cfg(tiny_synth, tmp_path / "full", ema_decay=ema_decay), progress=False)
 
     def kill(epoch: int, record: dict) -> None:
         if epoch == 1:
             raise _Killed  # as if the process died right after the epoch-1 checkpoint
     with pytest.raises(_Killed):
-        train(_cfg(tiny_synth, tmp_path / "cut"), progress=False, on_epoch_end=kill)
+        train(_cfg(tiny_synth, tmp_path / "cut", ema_decay=ema_decay), progress=False, on_epoch_end=kill)
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
-    resumed = train(_cfg(tiny_synth, tmp_path / "cut"), resume=True, progress=False)
+    resumed = train(_cfg(tiny_synth, tmp_path / "cut", ema_decay=ema_decay), resume=True, progress=False)
 
     a = load_checkpoint(full.last_checkpoint)
     b = load_checkpoint(resumed.last_checkpoint)
     assert a["epoch"] == b["epoch"] == 2
-    for k in a["model"]:
-        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0, msg=k)
+    # With averaging, both the average ("model") and the trained weights come back exactly.
+    assert ("train_model" in a) == (ema_decay > 0) and a.get("ema_steps") == b.get("ema_steps")
+    for part in ("model", "train_model") if ema_decay else ("model",):
+        for k in a[part]:
+            torch.testing.assert_close(a[part][k], b[part][k], rtol=0, atol=0, msg=f"{part}.{k}")
     for ga, gb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
         torch.testing.assert_close(ga["exp_avg"], gb["exp_avg"], rtol=0, atol=0)
     # The metrics log holds each epoch once, with identical values.
@@ -60,6 +67,40 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_synth, tmp_path
     assert la[1]["train_loss"] < la[0]["train_loss"]
     model, cfg, _ = model_from_checkpoint(full.best_checkpoint)
     assert cfg.model == "snn-tiny" and model.cfg.base_channels == 4
+
+
+def test_weight_average_follows_the_ema_recurrence_and_is_what_the_run_validates(tiny_synth, tmp_path, monkeypatch):
+    # The trained weights after every optimiser step, read off Adam itself.
+    names = [n for n, _ in DepthNet(_cfg(tiny_synth, tmp_path).model_config()).named_parameters()]
+    after_steps: list[list[torch.Tensor]] = []
+    adam_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        out = adam_step(self, *args, **kwargs)
+        after_steps.append([p.detach().clone() for p in self.param_groups[0]["params"]])
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    cfg = _cfg(tiny_synth, tmp_path / "ema", ema_decay=0.8)
+    res = train(cfg, progress=False)
+    assert len(after_steps) == 6  # 2 epochs x 3 batches of 2
+    ckpt = load_checkpoint(res.last_checkpoint)
+    # avg_1 = w_1, avg_t = 0.8 avg_(t-1) + 0.2 w_t, by hand
+    expected = after_steps[0]
+    for w in after_steps[1:]:
+        expected = [0.8 * a + 0.2 * b for a, b in zip(expected, w, strict=True)]
+    assert ckpt["ema_steps"] == 6
+    for name, avg, last in zip(names, expected, after_steps[-1], strict=True):
+        torch.testing.assert_close(ckpt["model"][name], avg, rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(ckpt["train_model"][name], last, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(ckpt["model"][n], ckpt["train_model"][n]) for n in names)
+    # The validation MDE logged is the averaged network's: re-evaluate the saved "model" weights.
+    model, _, _ = model_from_checkpoint(res.last_checkpoint)
+    val = Subset(EventDepthDataset.from_config(cfg.data, "val"), range(cfg.max_val_samples))
+    again = evaluate_model(model, DataLoader(val, batch_size=cfg.batch_size), to_metres=to_metres_fn(cfg))
+    assert again.metrics["mde_cm"] == pytest.approx(ckpt["metrics"]["val_mde_cm"], rel=1e-5)
+    with pytest.raises(ConfigError, match="ema_decay must be in"):
+        _cfg(tiny_synth, tmp_path, ema_decay=1.0)
 
 
 def test_run_folder_rules(tiny_synth, tmp_path):
@@ -187,7 +228,6 @@ def test_unets_take_their_modality_recipes_others_their_kinds():
     without; the binocular SNN U-Net takes the monocular SNN's recipe (the snn-gap-lr rounds'
     choice); the binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0
     U-Net keep theirs; an explicit option still wins."""
-    from depthsnn.data.dataset import DataConfig
     from depthsnn.train.recipes import ARCH_RECIPES, RECIPES
 
     def resolved(model, cameras, **kw):

@@ -60,6 +60,10 @@ class TrainConfig:
     ``distill_weight``; the teacher must see the same cameras and predict the same depth units.
     ``distill_features`` > 0 also fits the teacher's decoder features (U-Net student and teacher;
     training-only 1x1 adapters, never exported) with that weight.
+
+    ``ema_decay`` > 0 validates, saves and exports an exponential moving average of the weights,
+    updated after every step with that decay (:mod:`depthsnn.train.averaging`); 0 keeps the
+    trained weights themselves.
     """
 
     model: str = "snn-tiny"
@@ -89,6 +93,7 @@ class TrainConfig:
     teacher: str | None = None
     distill_weight: float = 1.0
     distill_features: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -101,6 +106,7 @@ class TrainConfig:
             (0 <= self.rate_floor < 1, f"rate_floor is a firing rate per step, in [0, 1), got {self.rate_floor}"),
             (self.rate_floor == 0 or self.rate_penalty != 0,
              "rate_floor shapes the spike-rate penalty: it needs rate_penalty > 0"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
             (self.distill_weight >= 0, f"distill_weight must be >= 0, got {self.distill_weight}"),

@@ -35,6 +35,7 @@ from ..models.backend import fallbacks_in, implementations_used
 from ..models.precision import NeuronFallbackWarning, prepare_precision, warn_fallbacks
 from ..models.runner import evaluate_model
 from .augment import augment_batch, batch_generator, resolve_augmentations
+from .averaging import averaged_state, restore_average, weight_average
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_from_dict
 from .distill import Teacher, load_teacher
@@ -182,6 +183,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     model = DepthNet(mcfg).to(device)
     warn_fallbacks(model, device)
     precision = prepare_precision(model, device, cfg.amp, select_backend(cfg.backend, device))
+    ema = weight_average(model, cfg.ema_decay)  # a copy: before compilation and distillation hooks
     if cfg.compile:
         # In place (the state_dict keys stay); no layout optimisation, as spikingjelly advises (#753).
         model.core.compile(options={"layout_optimization": False})
@@ -196,7 +198,13 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.lr_milestones, gamma=cfg.lr_gamma)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        if ema is not None:  # "model" holds the average (what is exported), "train_model" the weights
+            if "train_model" not in ckpt:
+                raise DataError("checkpoint of a run with ema_decay lacks 'train_model'", out / LAST)
+            model.load_state_dict(ckpt["train_model"])
+            restore_average(ema, ckpt["model"], int(ckpt["ema_steps"]))
+        else:
+            model.load_state_dict(ckpt["model"])
         if teacher is not None and teacher.adapters is not None:
             teacher.adapters.load_state_dict(ckpt["distill_adapters"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -235,7 +243,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train_stats = _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress,
-                                   to_metres, precision, runtime, teacher, student_tap)
+                                   to_metres, precision, runtime, teacher, student_tap, ema)
         scheduler.step()
         train_time = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **train_stats,
@@ -244,7 +252,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
                   "runtime": runtime}
         if info.is_main:
             if len(val_set):
-                res = evaluate_model(model, val_loader, device=device, to_metres=to_metres,
+                res = evaluate_model(model if ema is None else ema.module, val_loader, device=device, to_metres=to_metres,
                                      progress="validate" if progress else False)
                 record.update({f"val_{k}": v for k, v in res.metrics.items()})
                 record["val_firing_rate"] = res.firing_rate
@@ -255,8 +263,12 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
             if improved:
                 best_mde, best_epoch = val_mde, epoch + 1
             record["best_epoch"] = best_epoch
+            weights = {"model": model.state_dict()}
+            if ema is not None:
+                avg, steps = averaged_state(ema)
+                weights = {"model": avg, "train_model": model.state_dict(), "ema_steps": steps}
             payload = dict(
-                model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                **weights, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                 epoch=epoch + 1, best_mde=best_mde, best_epoch=best_epoch, config=to_dict(cfg),
                 model_config=to_dict(mcfg), metrics=record, name=Path(cfg.out).name or cfg.model,
                 input_hw=[train_ds.resolution[1], train_ds.resolution[0]],
@@ -283,7 +295,7 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
 
 
 def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoch, progress, to_metres,
-                 precision, runtime, teacher: Teacher | None = None, student_tap=None) -> dict:
+                 precision, runtime, teacher: Teacher | None = None, student_tap=None, ema=None) -> dict:
     net.train()
     # Running sums stay on the device; the host reads them every POSTFIX_EVERY batches (progress bar)
     # and once at the end of the epoch, so a GPU step never waits for the host.
@@ -317,6 +329,8 @@ def _train_epoch(net, model, loader, optimizer, loss_fn, cfg, device, info, epoc
                     torch.distributed.all_reduce(p.grad)
                     p.grad /= info.world_size
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             b = frames.shape[0]
             samples += b
             with torch.no_grad():
