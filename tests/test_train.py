@@ -226,7 +226,7 @@ def test_unets_take_their_modality_recipes_others_their_kinds():
     """Monocular SNN and HNN U-Nets decay late (after epochs 9 and 11 of 12, the 12-epoch
     monocular sweep's choice), the SNN at lr 3e-3 with penalty 4, the HNN at its kind's lr 1e-3
     without; the binocular SNN U-Net takes the monocular SNN's recipe (the snn-gap-lr rounds'
-    choice); the binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0
+    choice) plus weight decay 1e-4 (snn-gap-decay-seeds), which the monocular one has not; the binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0
     U-Net keep theirs; an explicit option still wins."""
     from depthsnn.train.recipes import ARCH_RECIPES, RECIPES
 
@@ -234,10 +234,12 @@ def test_unets_take_their_modality_recipes_others_their_kinds():
         return TrainConfig(model=model, data=DataConfig(cameras=cameras), epochs=12, **kw).resolved()
 
     snn, hnn = resolved("snn-tiny", "monocular"), resolved("hnn-tiny", "monocular")
-    assert (snn.lr, snn.lr_milestones, snn.rate_penalty) == (3e-3, [9, 11], 4.0)
+    assert (snn.lr, snn.lr_milestones, snn.rate_penalty, snn.weight_decay) == (3e-3, [9, 11], 4.0, 0.0)
     assert (hnn.lr, hnn.lr_milestones, hnn.rate_penalty) == (1e-3, [9, 11], 0.0)
     bino_snn = resolved("snn-tiny", "binocular")
-    assert (bino_snn.lr, bino_snn.lr_milestones, bino_snn.rate_penalty) == (3e-3, [9, 11], 4.0)
+    assert (bino_snn.lr, bino_snn.lr_milestones, bino_snn.rate_penalty, bino_snn.weight_decay) == (
+        3e-3, [9, 11], 4.0, 1e-4)
+    assert resolved("snn-tiny", "binocular", weight_decay=0.0).weight_decay == 0.0
     akida2 = resolved("snn-akida2-tiny", "binocular")
     assert (akida2.lr, akida2.lr_milestones) == (RECIPES["snn"].lr, [6, 9]) == (1e-3, [6, 9])
     for model in ("hnn-tiny", "ann-tiny"):

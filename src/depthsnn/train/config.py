@@ -42,9 +42,9 @@ class TrainConfig:
     silent (:meth:`~depthsnn.models.stats.SpikeRecorder.rate_penalty`). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
-    Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7; binocular
-    HNN lr 1e-3 decayed after epochs 4 and 6) suit the
-    tiny presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
+    Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7, binocular
+    with weight decay 1e-4; binocular HNN lr 1e-3 decayed after epochs 4 and 6) suit the tiny
+    presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs.
 
     Speed (no effect on the result except ``amp`` and ``compile``): ``amp`` trains under bf16
