@@ -64,6 +64,9 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="PRESET:MODALITY")
     ap.add_argument("--energy-profile", default="lemaire45nm")
     ap.add_argument("--energy-samples", type=int, default=36, help="test samples costed (default 36: all)")
+    ap.add_argument("--section", default="train-eval",
+                    help="BENCHMARKS.md section to write (a re-run of some rows: its own section, so the "
+                         "full table stays whole)")
     args = ap.parse_args()
 
     if not (args.data / "dataset.json").exists():
@@ -82,7 +85,8 @@ def main() -> int:
     baseline = next(r for r in rows if r["kind"] == "baseline")
     bm = baseline["metrics"]
     lines = [
-        "## Accuracy on the default synthetic set (`benchmarks/train_eval.py`)",
+        "## Accuracy on the default synthetic set (`benchmarks/train_eval.py`)"
+        + ("" if args.section == "train-eval" else f" ({args.section})"),
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each.",
         "Default synthetic set: the room world (40 scenes x 0.5 s, a drone in a furnished room, 346x260); split "
@@ -114,7 +118,7 @@ def main() -> int:
               "profile's precision (exact fast path, bit-identical to the event-driven simulator), the ANN priced densely "
               f"with its memory traffic ({energy_time:.0f} s). s/epoch: median training time per epoch (288 "
               "samples) from each run's metrics.jsonl."]
-    write_section("train-eval", "\n".join(lines))
+    write_section(args.section, "\n".join(lines))
     print("\n".join(lines))
     if failed:
         print("below target: " + "; ".join(failed), file=sys.stderr)
