@@ -226,8 +226,9 @@ def test_unets_take_their_modality_recipes_others_their_kinds():
     """Monocular SNN and HNN U-Nets decay late (after epochs 9 and 11 of 12, the 12-epoch
     monocular sweep's choice), the SNN at lr 3e-3 with penalty 4, the HNN at its kind's lr 1e-3
     without; the binocular SNN U-Net takes the monocular SNN's recipe (the snn-gap-lr rounds'
-    choice) plus weight decay 1e-4 (snn-gap-decay-seeds), which the monocular one has not; the binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0
-    U-Net keep theirs; an explicit option still wins."""
+    choice) plus weight decay 1e-4 (snn-gap-decay-seeds), which the monocular one has not; the
+    binocular HNN and ANN, the monocular ANN, the chip-fit chain and the Akida 2.0 U-Net keep
+    theirs; an explicit option still wins."""
     from depthsnn.train.recipes import ARCH_RECIPES, RECIPES
 
     def resolved(model, cameras, **kw):

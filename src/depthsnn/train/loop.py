@@ -252,7 +252,8 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
                   "runtime": runtime}
         if info.is_main:
             if len(val_set):
-                res = evaluate_model(model if ema is None else ema.module, val_loader, device=device, to_metres=to_metres,
+                validated = model if ema is None else ema.module
+                res = evaluate_model(validated, val_loader, device=device, to_metres=to_metres,
                                      progress="validate" if progress else False)
                 record.update({f"val_{k}": v for k, v in res.metrics.items()})
                 record["val_firing_rate"] = res.firing_rate
@@ -263,8 +264,9 @@ def _train(cfg, info, device, resume, progress, on_epoch_end) -> TrainResult:
             if improved:
                 best_mde, best_epoch = val_mde, epoch + 1
             record["best_epoch"] = best_epoch
-            weights = {"model": model.state_dict()}
-            if ema is not None:
+            if ema is None:
+                weights = {"model": model.state_dict()}
+            else:  # the average is what is validated and exported; the trained weights resume
                 avg, steps = averaged_state(ema)
                 weights = {"model": avg, "train_model": model.state_dict(), "ema_steps": steps}
             payload = dict(
