@@ -18,7 +18,7 @@ from depthsnn.export.executor import GraphExecutor
 from depthsnn.export.graph import NetGraph, Node, float32_below, from_model
 from depthsnn.export.nir_io import UPSAMPLE_TAG, from_nir, load, read_nir, to_nir, write_nir
 from depthsnn.models import build_model
-from depthsnn.models.fold import fold_batchnorm, has_batchnorm
+from depthsnn.models.fold import fold_norms, has_norms
 
 MODELS = ["snn-tiny", "snn-lif-tiny", "hnn-tiny"]
 
@@ -351,8 +351,8 @@ def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     model = build_model("snn-tiny", norm="batch").eval()
     _randomise_norms(model)
     x = (torch.rand(1, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (1, 1, 4, 32, 48)).float()
-    folded = fold_batchnorm(copy.deepcopy(model))
-    assert has_batchnorm(model) and not has_batchnorm(folded)
+    folded = fold_norms(copy.deepcopy(model))
+    assert has_norms(model) and not has_norms(folded)
     # Independent expectation: the batch-norm formula with the running statistics.
     unit, fused = model.core.encoders[0], folded.core.encoders[0]
     inp = torch.randn(1, 1, 8, 16, 24)
@@ -380,24 +380,64 @@ def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     assert same / total > 0.999
 
 
-def test_checkpoint_of_a_batchnorm_snn_loads_folded(tmp_path):
-    """model_from_checkpoint returns a spiking net's norms folded (what export and simulation run);
+def _randomise_gains(model) -> None:
+    """Trained-looking learnable thresholds: per-channel gains from about 0.5 to 2."""
+    from depthsnn.models.threshold_gain import ThresholdGain
+
+    g = torch.Generator().manual_seed(2)
+    for m in model.modules():
+        if isinstance(m, ThresholdGain):
+            m.log_gain.data.copy_(torch.randn(m.log_gain.numel(), generator=g) * 0.4)
+
+
+@pytest.mark.parametrize("neuron_kind", ["if", "lif"])
+def test_threshold_spiking_unet_exports_folded_with_exact_spikes(tmp_path, neuron_kind):
+    """norm = "threshold": the fold scales each output channel by its gain, and over several time
+    steps (no bias, so exact at T > 1) the folded model and its NIR graph fire the same spikes."""
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", norm="threshold", neuron=neuron_kind).eval()
+    _randomise_gains(model)
+    x = (torch.rand(3, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (3, 1, 4, 32, 48)).float()
+    folded = fold_norms(copy.deepcopy(model))
+    assert has_norms(model) and not has_norms(folded)
+    # Independent expectation: the gain's formula on the unfolded convolution's output.
+    unit, fused = model.core.decoders[1], folded.core.decoders[1]
+    inp = torch.randn(1, 1, unit.conv.in_channels, 16, 24)
+    with torch.no_grad():
+        ref = unit.conv(inp) * torch.exp(unit.bn.log_gain)[:, None, None]
+        assert torch.allclose(fused.conv(inp), ref, atol=1e-5, rtol=1e-5)
+    g = _assert_parity(folded, x, tmp_path / "thr.nir")
+    g2 = from_model(model.core, tuple(x.shape[-2:]))  # exported unfolded: folded on a copy, never dropped
+    for n in g.of_op("conv"):
+        assert np.array_equal(n.params["weight"], g2.node(n.name).params["weight"])
+        assert n.params["bias"] is None
+    assert has_norms(model)  # the export left the caller's model alone
+    # Unfolded and folded nets compute the same function up to float32 rounding at the thresholds.
+    rec_a, _ = _sj_reference(model, x)
+    rec_b, _ = _sj_reference(folded, x)
+    same = sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a)
+    assert same / sum(rec_a[k].numel() for k in rec_a) > 0.999
+
+
+def test_checkpoint_of_a_normalised_snn_loads_folded(tmp_path):
+    """model_from_checkpoint returns a spiking net's norms (batch or threshold) folded (what export and simulation run);
     an ANN keeps its norms (ONNX export folds its own copy)."""
     from depthsnn.config import to_dict
     from depthsnn.train.checkpoint import model_from_checkpoint, save_checkpoint
     from depthsnn.train.config import TrainConfig
 
-    for preset, options in (("snn-tiny", ["norm=batch"]), ("ann-tiny", [])):
-        cfg = TrainConfig(model=preset, model_options=options)
-        model = build_model(preset, **({"norm": "batch"} if options else {})).eval()
+    for i, (preset, norm) in enumerate((("snn-tiny", "batch"), ("snn-tiny", "threshold"), ("ann-tiny", None))):
+        cfg = TrainConfig(model=preset, model_options=[f"norm={norm}"] if norm else [])
+        model = build_model(preset, **({"norm": norm} if norm else {})).eval()
         _randomise_norms(model)
-        path = save_checkpoint(tmp_path / f"{preset}.pt", model=model.state_dict(), config=to_dict(cfg),
+        _randomise_gains(model)
+        path = save_checkpoint(tmp_path / f"{i}.pt", model=model.state_dict(), config=to_dict(cfg),
                                model_config=to_dict(model.cfg), epoch=1, best_mde=1.0)
         loaded, _, _ = model_from_checkpoint(path)
         if preset == "ann-tiny":
-            assert has_batchnorm(loaded)
+            assert has_norms(loaded)
             continue
-        assert not has_batchnorm(loaded)
-        want = fold_batchnorm(copy.deepcopy(model)).state_dict()
+        assert not has_norms(loaded)
+        want = fold_norms(copy.deepcopy(model)).state_dict()
         got = loaded.state_dict()
         assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)

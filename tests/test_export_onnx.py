@@ -31,7 +31,7 @@ from depthsnn.export.onnx_export import (
 )
 from depthsnn.export.onnx_modules import prepared_copy
 from depthsnn.models import build_model
-from depthsnn.models.fold import fold_batchnorm
+from depthsnn.models.fold import fold_norms
 
 HW = (40, 50)
 SMALL = {"base_channels": 4, "levels": 3}
@@ -166,25 +166,31 @@ def test_weight_transform_is_applied_and_verified(tmp_path):
         prepared_copy(model, lambda _n, w: w[:1])
 
 
-def test_fold_batchnorm():
+def test_fold_norms():
+    from depthsnn.models.threshold_gain import ThresholdGain
+
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
-                        nn.Sequential(nn.Conv2d(3, 2, 3, bias=False), nn.BatchNorm2d(2)))
+                        nn.Sequential(nn.Conv2d(3, 2, 3, bias=False), nn.BatchNorm2d(2)),
+                        nn.Conv2d(2, 4, 3, padding=1), ThresholdGain(4))
     for bn in (net[1], net[3][1]):
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)
         bn.weight.data.uniform_(0.5, 2)
         bn.bias.data.uniform_(-1, 1)
+    net[5].log_gain.data.uniform_(-1, 1)
     net.eval()
     x = torch.randn(2, 2, 8, 8)
     with torch.no_grad():
         want = net(x)
-        folded = fold_batchnorm(prepared_copy(net))
+        folded = fold_norms(prepared_copy(net))
         got = folded(x)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert not any(isinstance(m, (nn.BatchNorm2d, ThresholdGain)) for m in folded.modules())
     assert torch.allclose(got, want, atol=1e-5)
     with pytest.raises(ConfigError, match="batch norm"):
-        fold_batchnorm(nn.Sequential(nn.ReLU(), nn.BatchNorm2d(2)))
+        fold_norms(nn.Sequential(nn.ReLU(), nn.BatchNorm2d(2)))
+    with pytest.raises(ConfigError, match="threshold gain"):
+        fold_norms(nn.Sequential(nn.ReLU(), ThresholdGain(2)))
 
 
 def test_ann_preset_batchnorm_is_folded_at_export(tmp_path):

@@ -381,3 +381,49 @@ def test_spiking_unet_batchnorm_option_and_its_one_bin_rule() -> None:
     with pytest.raises(ConfigError, match="num_bins = 1"):
         TrainConfig(model_options=["norm=batch"], data=DataConfig(split="synthetic", num_bins=2))
     TrainConfig(model="ann-tiny", data=DataConfig(split="synthetic", num_bins=2))  # the ANN sums its bins
+
+
+def test_spiking_unet_threshold_option_layout_and_checks() -> None:
+    # A learnable threshold after every hidden conv (heads feed the integrator: none), no conv bias.
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.models.threshold_gain import ThresholdGain
+    from depthsnn.train.config import TrainConfig
+
+    snn = build_model("snn-tiny", norm="threshold")
+    convs = [x for x in snn.modules() if isinstance(x, nn.Conv2d)]
+    gains = [x for x in snn.modules() if isinstance(x, ThresholdGain)]
+    assert len(gains) == len(convs) - len(snn.core.heads) and all(x.bias is None for x in convs)
+    assert all(torch.equal(g.scale(), torch.ones_like(g.scale())) for g in gains)  # starts as the plain net
+    with pytest.raises(ConfigError, match="for spiking kinds"):
+        build_model("ann-tiny", norm="threshold")
+    with pytest.raises(ConfigError, match="norm=threshold is for the U-Net"):
+        build_model("snn-portable-tiny", norm="threshold")
+    with pytest.raises(ConfigError, match="norm must be none, batch, threshold"):
+        build_model("snn-tiny", norm="layer")
+    # No bias after folding, so unlike norm=batch it is exact with several bins.
+    cfg = TrainConfig(model_options=["norm=threshold"], data=DataConfig(split="synthetic", num_bins=3))
+    assert cfg.model_config().norm == "threshold"
+
+
+@pytest.mark.parametrize("kind", ["if", "lif"])
+def test_threshold_gain_is_a_per_channel_threshold(kind: str) -> None:
+    """Independent expectation: spikingjelly neurons with threshold v_threshold / g_c, one channel
+    at a time, fire the same spikes over several steps as gain g_c then threshold v_threshold."""
+    from depthsnn.models.threshold_gain import ThresholdGain
+
+    torch.manual_seed(0)
+    c, theta = 5, 1.0
+    gain = ThresholdGain(c)
+    with torch.no_grad():
+        gain.log_gain.copy_(torch.tensor([-1.0, -0.3, 0.0, 0.4, 1.2]))
+    current = torch.rand(6, 2, c, 4, 4) * 0.8  # [T, B, C, H, W]
+
+    def node(v_threshold: float) -> nn.Module:
+        kw = dict(v_threshold=v_threshold, v_reset=0.0, step_mode="m")
+        return neuron.LIFNode(tau=2.0, **kw) if kind == "lif" else neuron.IFNode(**kw)
+
+    with torch.no_grad():
+        got = node(theta)(gain(current))
+        want = torch.cat([node(theta / float(gain.scale()[i]))(current[:, :, i:i + 1]) for i in range(c)], dim=2)
+    assert 0 < got.mean() < 1  # some channels fire, not all the time
+    assert torch.equal(got, want)

@@ -36,7 +36,7 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.fold import fold_batchnorm, has_batchnorm
+from ..models.fold import fold_norms, has_norms
 
 OPS = ("input", "conv", "upsample", "if", "lif", "integrator", "output")
 NEURON_OPS = ("if", "lif")
@@ -182,8 +182,8 @@ def from_model(core: nn.Module, input_hw: tuple[int, int], dt: float = DEFAULT_D
     cfg = core.cfg
     if cfg.kind == "ann":
         raise ConfigError("an ANN has no spiking graph: export it to ONNX (format onnx)")
-    if has_batchnorm(core):  # norm = "batch": the graph holds the folded convolutions
-        core = fold_batchnorm(copy.deepcopy(core).eval())
+    if has_norms(core):  # norm = "batch" or "threshold": the graph holds the folded convolutions
+        core = fold_norms(copy.deepcopy(core).eval())
     h, w = input_hw
     if h % cfg.multiple or w % cfg.multiple:
         raise ConfigError(f"input size {h}x{w} is not divisible by {cfg.multiple}")

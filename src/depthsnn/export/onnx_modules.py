@@ -18,7 +18,7 @@ from spikingjelly.activation_based import functional
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.fold import fold_batchnorm
+from ..models.fold import fold_norms
 from .executor import GraphExecutor
 from .graph import host_output
 
@@ -34,7 +34,7 @@ def prepared_copy(model: nn.Module, weight_transform: WeightTransform | None = N
     torch copy, not the ONNX file, keeps the reference the export is verified against identical
     to what was exported.
     """
-    m = fold_batchnorm(copy.deepcopy(model).cpu().eval())
+    m = fold_norms(copy.deepcopy(model).cpu().eval())
     if weight_transform is None:
         return m
     for name, mod in m.named_modules():

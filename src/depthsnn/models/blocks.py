@@ -14,6 +14,7 @@ from spikingjelly.activation_based import base, layer, neuron, surrogate
 from torch import nn
 
 from .presets import ModelConfig
+from .threshold_gain import ThresholdGain
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
@@ -96,34 +97,46 @@ def batch_norm(channels: int) -> nn.Module:
     return layer.BatchNorm2d(channels, step_mode="m")
 
 
+def norm_layer(norm: str, channels: int) -> nn.Module | None:
+    """What follows a hidden convolution: a batch norm (``batch``), a learnable per-channel
+    threshold (``threshold``, :class:`ThresholdGain`) or nothing (``none``). Both fold into the
+    convolution (:mod:`depthsnn.models.fold`)."""
+    if norm == "batch":
+        return batch_norm(channels)
+    if norm == "threshold":
+        return ThresholdGain(channels)
+    return None
+
+
 def conv_norm(cin: int, cout: int, kernel: int, stride: int, bias: bool, norm: str) -> nn.Module:
-    """A convolution, followed by a batch norm when ``norm == 'batch'`` (as one sequence, so the
-    exporter's ``fold_batchnorm`` finds the pair)."""
+    """A convolution, followed by its norm layer unless ``norm == 'none'`` (as one sequence, so
+    :func:`~depthsnn.models.fold.fold_norms` finds the pair)."""
     c = conv(cin, cout, kernel, stride, bias and norm == "none")
-    return c if norm == "none" else nn.Sequential(c, batch_norm(cout))
+    n = norm_layer(norm, cout)
+    return c if n is None else nn.Sequential(c, n)
 
 
 class ConvUnit(nn.Sequential):
-    """Conv (5x5, stride 1 or 2), optional batch norm, activation: one encoder stage."""
+    """Conv (5x5, stride 1 or 2), optional norm (``bn``: batch norm or threshold gain), activation: one encoder stage."""
 
     def __init__(self, cin: int, cout: int, stride: int, act: nn.Module, bias: bool, kernel: int = 5,
                  norm: str = "none"):
         super().__init__()
         self.conv = conv(cin, cout, kernel, stride, bias and norm == "none")
-        if norm == "batch":
-            self.bn = batch_norm(cout)
+        if (n := norm_layer(norm, cout)) is not None:
+            self.bn = n
         self.act = act
 
 
 class UpConvUnit(nn.Sequential):
-    """Nearest upsample x2, 5x5 conv, optional batch norm, activation: one decoder stage."""
+    """Nearest upsample x2, 5x5 conv, optional norm (``bn``), activation: one decoder stage."""
 
     def __init__(self, cin: int, cout: int, act: nn.Module, bias: bool, kernel: int = 5, norm: str = "none"):
         super().__init__()
         self.up = upsample(2)
         self.conv = conv(cin, cout, kernel, 1, bias and norm == "none")
-        if norm == "batch":
-            self.bn = batch_norm(cout)
+        if (n := norm_layer(norm, cout)) is not None:
+            self.bn = n
         self.act = act
 
 

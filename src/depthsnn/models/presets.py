@@ -27,6 +27,7 @@ KINDS = ("snn", "hnn", "ann")
 NEURONS = ("if", "lif")
 ARCHS = ("unet", "portable", "akida2")
 HOST_UPSAMPLE = ("bilinear", "nearest")
+NORMS = ("none", "batch", "threshold")
 MODALITIES = ("binocular", "monocular")
 MODALITY_CHANNELS = {"binocular": 4, "monocular": 2}
 
@@ -52,7 +53,10 @@ class ModelConfig:
     neuron. For an IF neuron at T = 1 (state 0, one step) the folded bias is exactly a per-channel
     shift of the threshold; at T > 1 it is a constant input current every step, which fires
     neurons without events, so spiking kinds allow ``batch`` with one time bin only (checked
-    by the training configuration). ``none``: no normalisation (the spiking presets' default).
+    by the training configuration). ``threshold`` (spiking U-Nets only): a learnable threshold per
+    channel of every hidden spiking layer (:mod:`depthsnn.models.threshold_gain`), trained as a
+    positive gain on the channel's input current and folded into the convolution's weights the
+    same way, exact at any T (no bias). ``none``: no normalisation (the spiking presets' default).
     ``arch``: ``unet`` (the StereoSpike U-Net, :class:`~depthsnn.models.unet.UNetCore`) or
     ``portable`` (:class:`~depthsnn.models.portable.PortableCore`: ``levels`` stride-2 3x3
     conv + neuron layers with channels ``base_channels * 2**i``, then ``chain_convs`` stride-1
@@ -126,9 +130,12 @@ class ModelConfig:
             # neurons without events, and StereoSpike has none.
             (not self.bias or self.kind == "ann" or self.arch == "akida2",
              "bias is only allowed for kind 'ann' (and arch 'akida2')"),
-            (self.norm in ("none", "batch"), f"norm must be none or batch, got {self.norm!r}"),
+            (self.norm in NORMS, f"norm must be {', '.join(NORMS)}, got {self.norm!r}"),
             (self.norm == "none" or self.arch == "unet",  # every ANN is a U-Net (checked below)
-             f"norm=batch is for the U-Net (kind 'ann', or a spiking U-Net), not arch {self.arch!r}"),
+             f"norm={self.norm} is for the U-Net (kind 'ann', or a spiking U-Net), not arch {self.arch!r}"),
+            # An ANN's ReLU has no threshold: the gain would be a scale its next conv absorbs.
+            (self.norm != "threshold" or self.kind != "ann",
+             "norm=threshold (learnable thresholds) is for spiking kinds, not kind 'ann'"),
             (self.arch in ARCHS, f"arch {self.arch!r} unknown (known: {', '.join(ARCHS)})"),
             (self.arch == "unet" or self.kind == "snn",
              f"arch {self.arch!r} is a preset family of its own: kind must be 'snn', got {self.kind!r}"),

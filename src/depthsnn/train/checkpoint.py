@@ -280,14 +280,14 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
 
     The architecture comes from the checkpoint's saved ``model_config``; a state dict that does
     not fit it (edited or foreign checkpoint) is a one-line :class:`DataError`. A spiking network
-    trained with batch norms comes back with them folded into its convolutions
+    trained with batch norms or learnable thresholds comes back with them folded into its convolutions
     (:mod:`depthsnn.models.fold`): the form that is exported and simulated, so evaluation, export
     and simulation all run the same arithmetic.
     """
     from ..config import from_dict
     from ..errors import ConfigError
     from ..models import DepthNet, ModelConfig
-    from ..models.fold import fold_batchnorm
+    from ..models.fold import fold_norms
     from .config import config_from_dict
 
     ckpt = load_checkpoint(path, map_location=device)
@@ -305,5 +305,5 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
         raise DataError(f"weights do not fit the architecture {cfg.model}: {detail}", path) from None
     model = model.to(device).eval()
     if mcfg.kind != "ann":
-        fold_batchnorm(model)  # no-op without norms
+        fold_norms(model)  # no-op without norms
     return model, cfg, ckpt
