@@ -92,6 +92,11 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0003")),
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0003", "seed=1")),
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0003", "seed=2")),
+    # a learnable threshold per channel (trained as a gain, folded into the weights at export,
+    # exact at any T) on the binocular recipe (weight decay 1e-4), three seeds
+    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold")),
+    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold", "seed=1")),
+    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold", "seed=2")),
 )
 
 
