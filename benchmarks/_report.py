@@ -39,6 +39,11 @@ def today() -> str:
     return _dt.date.today().isoformat()
 
 
+def round_suffix(section: str, default: str) -> str:
+    """Heading suffix naming a later round's section (``" (NAME)"``); empty for the script's own."""
+    return "" if section == default else f" ({section})"
+
+
 def benchmarks_path() -> Path:
     """The file sections go to: ``$DEPTHSNN_BENCHMARKS_MD`` if set, else the repository's BENCHMARKS.md."""
     return Path(os.environ.get(ENV_PATH) or BENCHMARKS_MD)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import machine, today, write_section
+from _report import machine, round_suffix, today, write_section
 from _runs import Run, add_run_arguments, train_all
 from depthsnn.compare import compare
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     baseline = next(r for r in rows if r["kind"] == "baseline")
     ann_test = next((r["metrics"]["mde_cm"] for r in rows if r["kind"] == "ANN"), None)
-    round_name = "" if args.section == "snn-gap" else f" ({args.section})"
+    round_name = round_suffix(args.section, "snn-gap")
     lines = [
         f"## The SNN/ANN gap{round_name}: candidates chosen on validation (`benchmarks/snn_gap.py`)",
         "",

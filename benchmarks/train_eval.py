@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import machine, today, write_section
+from _report import machine, round_suffix, today, write_section
 from _runs import Run, add_run_arguments, train_all
 from depthsnn.compare import compare
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
@@ -86,7 +86,7 @@ def main() -> int:
     bm = baseline["metrics"]
     lines = [
         "## Accuracy on the default synthetic set (`benchmarks/train_eval.py`)"
-        + ("" if args.section == "train-eval" else f" ({args.section})"),
+        + round_suffix(args.section, "train-eval"),
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each.",
         "Default synthetic set: the room world (40 scenes x 0.5 s, a drone in a furnished room, 346x260); split "

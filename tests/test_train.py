@@ -211,11 +211,11 @@ def test_rate_floor_is_checked_against_the_penalty_it_shapes():
     assert TrainConfig(model="snn-tiny", rate_floor=0.02).resolved().rate_floor == 0.02
     with pytest.raises(ConfigError, match=r"rate_floor is a firing rate per step, in \[0, 1\), got 1.0"):
         TrainConfig(rate_floor=1.0)
-    with pytest.raises(ConfigError, match="needs rate_penalty > 0"):
+    with pytest.raises(ConfigError, match=r"penalty, which is 0 for this run \(rate_penalty=0\)"):
         TrainConfig(rate_floor=0.02, rate_penalty=0.0)
-    # The HNN's recipe has no penalty: a floor alone is refused when the recipe is resolved ...
-    with pytest.raises(ConfigError, match="the hnn unet recipe has none"):
-        TrainConfig(model="hnn-tiny", rate_floor=0.02).resolved()
+    # The HNN's recipe has no penalty: a floor alone is refused ...
+    with pytest.raises(ConfigError, match=r"0 for this run \(the hnn unet recipe\)"):
+        TrainConfig(model="hnn-tiny", rate_floor=0.02)
     # ... and accepted with a penalty of its own, in either --set order.
     for sets in (["rate_floor=0.02", "rate_penalty=1"], ["rate_penalty=1", "rate_floor=0.02"]):
         cfg = load_config(TrainConfig, None, ["model=hnn-tiny", *sets]).resolved()

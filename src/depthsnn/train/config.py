@@ -104,8 +104,6 @@ class TrainConfig:
             (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (self.rate_penalty is None or self.rate_penalty >= 0, f"rate_penalty must be >= 0, got {self.rate_penalty}"),
             (0 <= self.rate_floor < 1, f"rate_floor is a firing rate per step, in [0, 1), got {self.rate_floor}"),
-            (self.rate_floor == 0 or self.rate_penalty != 0,
-             "rate_floor shapes the spike-rate penalty: it needs rate_penalty > 0"),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.num_workers is None or self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.preload_mb >= 0, f"preload_mb must be >= 0, got {self.preload_mb}"),
@@ -121,6 +119,12 @@ class TrainConfig:
         mc = self.model_config()
         if self.distill_features > 0 and mc.arch != "unet":
             raise ConfigError(f"feature distillation needs a U-Net student: {self.model} is arch {mc.arch!r}")
+        # The penalty the run will use: the option if set, else the recipe's (one check for both).
+        r = recipe_for(mc.kind, mc.arch, self.data.cameras)
+        if self.rate_floor > 0 and (r.rate_penalty if self.rate_penalty is None else self.rate_penalty) == 0:
+            raise ConfigError("rate_floor shapes the spike-rate penalty, which is 0 for this run "
+                              f"({'rate_penalty=0' if self.rate_penalty == 0 else f'the {mc.kind} {mc.arch} recipe'}): "
+                              "set rate_penalty > 0 too")
         if mc.kind != "ann" and mc.norm == "batch" and self.data.num_bins != 1:
             # Folded, a norm is a bias: at T = 1 a threshold shift, at T > 1 a current every step.
             raise ConfigError(f"norm=batch in a spiking network needs data.num_bins = 1 (its folded bias is "
@@ -131,9 +135,6 @@ class TrainConfig:
         architecture and modality (:func:`~depthsnn.train.recipes.recipe_for`)."""
         mc = self.model_config()
         r = recipe_for(mc.kind, mc.arch, self.data.cameras)
-        if self.rate_floor > 0 and self.rate_penalty is None and r.rate_penalty == 0:
-            raise ConfigError(f"rate_floor shapes the spike-rate penalty, and the {mc.kind} {mc.arch} recipe has "
-                              "none: set rate_penalty > 0 too")
         return dataclasses.replace(
             self,
             rate_penalty=r.rate_penalty if self.rate_penalty is None else self.rate_penalty,
