@@ -344,6 +344,13 @@ def _randomise_norms(model) -> None:
             m.bias.data.copy_(torch.randn(c, generator=g) * 0.5)
 
 
+def _spike_agreement(a, b, x) -> float:
+    """Fraction of spikes (over every neuron layer and step) on which models ``a`` and ``b`` agree."""
+    rec_a, _ = _sj_reference(a, x)
+    rec_b, _ = _sj_reference(b, x)
+    return sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a) / sum(rec_a[k].numel() for k in rec_a)
+
+
 def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     """norm = "batch" in a spiking U-Net: the fold is the norm's arithmetic, and the folded torch
     model (what model_from_checkpoint returns) and its NIR graph fire the same spikes."""
@@ -373,11 +380,7 @@ def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
         assert (n.params["bias"] is None) == (m.params["bias"] is None)
         assert (n.params["bias"] is None) == n.name.startswith("heads.")
     # The unfolded network computes the same function up to float32 rounding at the thresholds.
-    rec_a, _ = _sj_reference(model, x)
-    rec_b, _ = _sj_reference(folded, x)
-    same = sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a)
-    total = sum(rec_a[k].numel() for k in rec_a)
-    assert same / total > 0.999
+    assert _spike_agreement(model, folded, x) > 0.999
 
 
 def _randomise_gains(model) -> None:
@@ -412,11 +415,8 @@ def test_threshold_spiking_unet_exports_folded_with_exact_spikes(tmp_path, neuro
         assert np.array_equal(n.params["weight"], g2.node(n.name).params["weight"])
         assert n.params["bias"] is None
     assert has_norms(model)  # the export left the caller's model alone
-    # Unfolded and folded nets compute the same function up to float32 rounding at the thresholds.
-    rec_a, _ = _sj_reference(model, x)
-    rec_b, _ = _sj_reference(folded, x)
-    same = sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a)
-    assert same / sum(rec_a[k].numel() for k in rec_a) > 0.999
+    # The unfolded network computes the same function up to float32 rounding at the thresholds.
+    assert _spike_agreement(model, folded, x) > 0.999
 
 
 def test_checkpoint_of_a_normalised_snn_loads_folded(tmp_path):

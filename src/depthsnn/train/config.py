@@ -119,12 +119,16 @@ class TrainConfig:
         mc = self.model_config()
         if self.distill_features > 0 and mc.arch != "unet":
             raise ConfigError(f"feature distillation needs a U-Net student: {self.model} is arch {mc.arch!r}")
-        # The penalty the run will use: the option if set, else the recipe's (one check for both).
-        r = recipe_for(mc.kind, mc.arch, self.data.cameras)
-        if self.rate_floor > 0 and (r.rate_penalty if self.rate_penalty is None else self.rate_penalty) == 0:
-            raise ConfigError("rate_floor shapes the spike-rate penalty, which is 0 for this run "
-                              f"({'rate_penalty=0' if self.rate_penalty == 0 else f'the {mc.kind} {mc.arch} recipe'}): "
-                              "set rate_penalty > 0 too")
+        if self.rate_floor > 0:
+            # Checked against the penalty the run will use: the option if set, else the recipe's.
+            if self.rate_penalty is None:
+                penalty = recipe_for(mc.kind, mc.arch, self.data.cameras).rate_penalty
+                source = f"the {mc.kind} {mc.arch} recipe"
+            else:
+                penalty, source = self.rate_penalty, f"rate_penalty={self.rate_penalty:g}"
+            if penalty == 0:
+                raise ConfigError(f"rate_floor shapes the spike-rate penalty, which is 0 for this run ({source}): "
+                                  "set rate_penalty > 0 too")
         if mc.kind != "ann" and mc.norm == "batch" and self.data.num_bins != 1:
             # Folded, a norm is a bias: at T = 1 a threshold shift, at T > 1 a current every step.
             raise ConfigError(f"norm=batch in a spiking network needs data.num_bins = 1 (its folded bias is "
