@@ -25,6 +25,9 @@ from _runs import Run, add_run_arguments, train_all
 from depthsnn.compare import compare
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
+from depthsnn.hw_profiles import get_profile
+from depthsnn.hw_profiles.assess import assess_profiles, per_map_mj
+from depthsnn.simulate.pipeline import load_network, open_dataset
 
 TEACHER = "{runs}/ann-tiny-binocular/best.pt"
 # The adopted recipe (lr 3e-3, late decay) spelled out, so a later round's folders keep the names
@@ -141,10 +144,21 @@ def energies(runs: list[Run], profile: str, samples: int, out: Path) -> dict[str
     ``compare`` of the ANN against all spiking runs (same samples, same profile)."""
     ann = [r.out / "best.pt" for r in runs if r.model.startswith("ann")]
     spiking = [r.out / "best.pt" for r in runs if not r.model.startswith("ann")]
-    if not ann or not spiking:
+    if not spiking:
         return {}
+    if not ann:  # a round of spiking runs only: cost each alone, with the figure compare ranks by
+        return {r.out.name: spiking_energy(r.out / "best.pt", profile, samples) for r in runs}
     comp = compare(ann[0], spiking, out, samples=samples, ann_profiles=[profile], snn_profiles=[profile])
     return {r.model: r.energy_mj for r in comp.rows if r.runtime == profile and r.energy_mj is not None}
+
+
+def spiking_energy(checkpoint: Path, profile: str, samples: int) -> float:
+    """Energy per depth map (``per_map_mj``, what ``compare`` ranks by) of one spiking checkpoint on
+    ``profile`` over ``samples`` test samples (evenly spaced), as ``depthsnn energy`` costs it."""
+    net = load_network(checkpoint)
+    ds = open_dataset(net, None, None, "test")
+    (a,) = assess_profiles(net, ds, [get_profile(profile)], samples=samples)
+    return per_map_mj(a.row.breakdown)
 
 
 def main(argv: list[str] | None = None) -> int:

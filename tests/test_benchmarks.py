@@ -263,3 +263,12 @@ def test_snn_gap_smoke(out_md, tiny_synth, tmp_path):
     teacher = tmp_path / "runs" / "ann-tiny-binocular"
     assert len((teacher / "metrics.jsonl").read_text().splitlines()) == 2
     assert (student / "config.json").stat().st_mtime_ns > (teacher / "last.pt").stat().st_mtime_ns
+    # A round of spiking runs only (no ANN to compare against): each is costed alone, and the figure
+    # must be the one compare gave the same checkpoint beside the ANN (both runs are finished at two
+    # epochs, so nothing retrains).
+    with_ann = [c.strip() for c in table_rows(section(out_md, "snn-gap"))[1].split("|")]
+    assert snn_gap.main(["--data", str(tiny_synth), "--runs", str(tmp_path / "runs"), "--epochs", "2",
+                         "--energy-samples", "1", "--candidates", "2", "--section", "snn-gap-alone", *small]) == 0
+    alone = [c.strip() for c in table_rows(section(out_md, "snn-gap-alone"))[0].split("|")]
+    assert alone[1] == with_ann[1] and float(alone[8]) > 0 and alone[8] == with_ann[8]
+    assert len((student / "metrics.jsonl").read_text().splitlines()) == 2
