@@ -207,6 +207,7 @@ def compare(
     """
     from ..hw_profiles import ann_energy, estimate_latency
     from ..hw_profiles.assess import assess_profiles, cached_simulation
+    from ..hw_profiles.energy import per_map_mj
     from ..models.portable import host_step_cost
     from ..simulate.pipeline import open_dataset, sample_indices
 
@@ -244,7 +245,7 @@ def compare(
     say(f"[compare] ANN {model.name}: onnxruntime on {len(indices)} samples")
     run: AnnRun = run_ann(model, a_ds, indices, repeats)
     macs: MacCount = dense_macs(model.model, model.input_hw, model.num_bins)
-    window = (model.data.window_ms / 1000.0) if model.data else DEFAULT_WINDOW_S
+    window = sensor_window_s(model.data)
     rows = [CompareRow(model.name, "ANN", f"onnxruntime ({run.provider})", "float32", run.metrics, run.latency_s,
                        "measured", float(macs.macs), "MACs", {"macs": float(macs.macs)})]
     a_names = {p.name for p in a_profiles}
@@ -255,8 +256,8 @@ def compare(
         rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
                                ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps,
                                           kernels=macs.kernels).latency_s,
-                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, _per_map(b),
-                               b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=_per_map(b)))
+                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, per_map_mj(b),
+                               b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=per_map_mj(b)))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
     ref_mj = next(r.energy_mj for r in rows if r.runtime == ref_profile)
 
@@ -266,7 +267,7 @@ def compare(
         "window_s": window, "onnxruntime": run.to_dict(), "dense_macs": macs.to_dict(), "export": model.export}]
     for path, net, ds in zip(snns, nets, datasets, strict=True):
         kind = net.kind.upper()
-        net_window = (net.data.window_ms / 1000.0) if net.data else DEFAULT_WINDOW_S
+        net_window = sensor_window_s(net.data)
         say(f"[compare] {kind} {net.name}: simulator float32 and {len(s_profiles)} profiles")
         cache = (simulations or {}).get(str(path), {})
         sim = cached_simulation(cache, net, ds, None, samples, progress=f"simulate {net.name}" if progress else False)
@@ -280,9 +281,9 @@ def compare(
             b = a.row.breakdown
             rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,
                                    estimate_latency(a.simulation.counts, a.profile), "estimate",
-                                   *_spiking_ops(a.simulation.counts), _per_map(b), b.to_dict(),
+                                   *_spiking_ops(a.simulation.counts), per_map_mj(b), b.to_dict(),
                                    bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None,
-                                   dynamic_mj=b.dynamic_mj, per_map_mj=_per_map(b)))
+                                   dynamic_mj=b.dynamic_mj, per_map_mj=per_map_mj(b)))
         host = host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:])
         models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
                        "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
@@ -335,10 +336,10 @@ def compare(
     return Comparison(rows, models, data, reference, notes, same_hardware)
 
 
-def _per_map(b) -> float:
-    """Energy per depth map at the sensor's rate: the breakdown's per-map figure, or its total
-    (= dynamic) when the profile gives no static power."""
-    return b.per_map_mj if b.per_map_mj is not None else b.total_mj
+def sensor_window_s(data) -> float:
+    """The input window a network sees (its data config's, else ``DEFAULT_WINDOW_S``): the latency
+    static power is paid over at the sensor's rate."""
+    return data.window_ms / 1000.0 if data is not None else DEFAULT_WINDOW_S
 
 
 def _spiking_ops(counts) -> tuple[float, str, dict[str, float]]:
