@@ -23,10 +23,12 @@ from pathlib import Path
 from _report import machine, round_suffix, today, write_section
 from _runs import Run, add_run_arguments, train_all
 from depthsnn.compare import compare
+from depthsnn.compare.api import sensor_window_s
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
 from depthsnn.hw_profiles import get_profile
-from depthsnn.hw_profiles.assess import assess_profiles, per_map_mj
+from depthsnn.hw_profiles.assess import assess_profiles
+from depthsnn.hw_profiles.energy import per_map_mj
 from depthsnn.simulate.pipeline import load_network, open_dataset
 
 TEACHER = "{runs}/ann-tiny-binocular/best.pt"
@@ -141,23 +143,25 @@ def run_for(runs: Path, preset: str, sets: tuple[str, ...], extra: tuple[str, ..
 
 def energies(runs: list[Run], profile: str, samples: int, out: Path) -> dict[str, float]:
     """Energy per inference of every run's best checkpoint on ``profile``, by run folder name: one
-    ``compare`` of the ANN against all spiking runs (same samples, same profile)."""
+    ``compare`` of the ANN against all spiking runs (same samples, same profile), or, in a round
+    without an ANN run, each spiking run costed alone the same way."""
     ann = [r.out / "best.pt" for r in runs if r.model.startswith("ann")]
     spiking = [r.out / "best.pt" for r in runs if not r.model.startswith("ann")]
     if not spiking:
         return {}
-    if not ann:  # a round of spiking runs only: cost each alone, with the figure compare ranks by
-        return {r.out.name: spiking_energy(r.out / "best.pt", profile, samples) for r in runs}
+    if not ann:
+        return {p.parent.name: spiking_energy(p, profile, samples) for p in spiking}
     comp = compare(ann[0], spiking, out, samples=samples, ann_profiles=[profile], snn_profiles=[profile])
     return {r.model: r.energy_mj for r in comp.rows if r.runtime == profile and r.energy_mj is not None}
 
 
 def spiking_energy(checkpoint: Path, profile: str, samples: int) -> float:
     """Energy per depth map (``per_map_mj``, what ``compare`` ranks by) of one spiking checkpoint on
-    ``profile`` over ``samples`` test samples (evenly spaced), as ``depthsnn energy`` costs it."""
+    ``profile`` over ``samples`` test samples (evenly spaced), with static power over the input
+    window as ``compare`` costs it."""
     net = load_network(checkpoint)
     ds = open_dataset(net, None, None, "test")
-    (a,) = assess_profiles(net, ds, [get_profile(profile)], samples=samples)
+    (a,) = assess_profiles(net, ds, [get_profile(profile)], samples=samples, latency_s=sensor_window_s(net.data))
     return per_map_mj(a.row.breakdown)
 
 
