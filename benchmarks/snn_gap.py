@@ -35,6 +35,12 @@ TEACHER = "{runs}/ann-tiny-binocular/best.pt"
 # The adopted recipe (lr 3e-3, late decay) spelled out, so a later round's folders keep the names
 # of the round that chose it.
 ADOPTED = ("lr=0.003", "lr_milestones=9,11")
+# A candidate at seeds 0, 1 and 2: seed 0 is the recipe's default, so its options (and run folder
+# name) carry no seed, as the rounds that trained them named them.
+def three_seeds(preset: str, sets: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((preset, sets if s == 0 else (*sets, f"seed={s}")) for s in range(3))
+
+
 # (preset, options); "{runs}" is the --runs folder. The first two are the twins as the recipes
 # stand (the teacher and the reference); the distilled candidates vary the term's weight.
 CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -94,36 +100,24 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ann-tiny", ("seed=1",)),
     ("ann-tiny", ("seed=2",)),
     # weight decay between the adopted 1e-4 (better than none at every seed) and 1e-3 (worse)
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0003")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0003", "seed=1")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0003", "seed=2")),
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0003")),
     # a learnable threshold per channel (trained as a gain, folded into the weights at export,
     # exact at any T) on the binocular recipe (weight decay 1e-4), three seeds
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold", "seed=1")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold", "seed=2")),
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "model_options=norm=threshold")),
     # the ANN twin with the weight decay the binocular SNN adopted (a baseline gets the same
     # chance at a technique): three seeds, against its seed means without (val 25.7, test 25.4)
-    ("ann-tiny", ("weight_decay=0.0001",)),
-    ("ann-tiny", ("weight_decay=0.0001", "seed=1")),
-    ("ann-tiny", ("weight_decay=0.0001", "seed=2")),
+    *three_seeds("ann-tiny", ("weight_decay=0.0001",)),
     # batch 1 on the binocular recipe: twice the optimiser steps in the same epoch budget (every
     # run so far peaks at its last epochs, so it is short of steps, not of data); the SNN has no
     # batch statistics, so nothing else changes. Three seeds.
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "seed=1")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "seed=2")),
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1")),
     # the ANN twin at batch 1 (a baseline gets the same chance at a technique); batch norm then
     # takes its statistics over one sample's pixels
-    ("ann-tiny", ("batch_size=1",)),
-    ("ann-tiny", ("batch_size=1", "seed=1")),
-    ("ann-tiny", ("batch_size=1", "seed=2")),
+    *three_seeds("ann-tiny", ("batch_size=1",)),
     # vertical flips (exact for a rectified pair: rows stay epipolar lines, disparity keeps its
     # sign) on top of polarity swaps: the SNN ends 3-4 cm worse on validation than on its training
     # scenes where the ANN twin ends level, so a regulariser is worth a run. Three seeds.
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "augment=polarity,vflip")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "augment=polarity,vflip", "seed=1")),
-    ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "augment=polarity,vflip", "seed=2")),
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "augment=polarity,vflip")),
 )
 
 
