@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                     help="training option for every run (smoke runs: max_train_samples=2 ...)")
     args = ap.parse_args(argv)
+    if bad := [i for i in args.candidates or () if not 0 <= i < len(CANDIDATES)]:
+        ap.error(f"--candidates {' '.join(map(str, bad))}: there are {len(CANDIDATES)} candidates, 0-{len(CANDIDATES) - 1}")
 
     if not (args.data / "dataset.json").exists():
         generate_dataset(args.data, SynthConfig(), progress=True)

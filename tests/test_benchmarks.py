@@ -272,3 +272,15 @@ def test_snn_gap_smoke(out_md, tiny_synth, tmp_path):
     alone = [c.strip() for c in table_rows(section(out_md, "snn-gap-alone"))[0].split("|")]
     assert alone[1] == with_ann[1] and float(alone[8]) > 0 and alone[8] == with_ann[8]
     assert len((student / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_snn_gap_refuses_unknown_candidates(out_md, tmp_path, capsys):
+    """An index outside CANDIDATES is named before anything is generated or trained."""
+    import snn_gap
+
+    n = len(snn_gap.CANDIDATES)
+    with pytest.raises(SystemExit) as exc:
+        snn_gap.main(["--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs"), "--candidates", "0", str(n)])
+    assert exc.value.code == 2
+    assert f"--candidates {n}: there are {n} candidates, 0-{n - 1}" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists() and not out_md.exists()
