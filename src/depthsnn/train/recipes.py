@@ -58,7 +58,7 @@ _SNN_UNET = Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0
 # validation scenes (mean best val MDE 30.1 vs 31.1 cm; BENCHMARKS.md "snn-gap-decay" and
 # "snn-gap-decay-seeds"; 1e-3: 30.9). Not measured monocular, which keeps none.
 # Then batch 1 (twice the optimiser steps in the same epochs; the SNN has no batch statistics):
-# better on the binocular validation scenes at 4 of 5 seeds, mean best val MDE 28.9 vs 30.2 cm
+# better on the binocular validation scenes at 4 of 5 seeds, mean best val MDE 28.7 vs 30.2 cm
 # (BENCHMARKS.md "snn-gap-batch1" and "snn-gap-seeds34"; the rule, 4 of 5 and the mean, was
 # written down before seeds 3 and 4 ran), at about 1.5x the time per epoch on a CPU. The ANN twin
 # keeps batch 2: at batch 1 (its batch norm then sees one sample) it was worse at every seed,
