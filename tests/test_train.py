@@ -241,6 +241,12 @@ def test_unets_take_their_modality_recipes_others_their_kinds():
     assert (bino_snn.lr, bino_snn.lr_milestones, bino_snn.rate_penalty, bino_snn.weight_decay) == (
         3e-3, [9, 11], 4.0, 1e-4)
     assert resolved("snn-tiny", "binocular", weight_decay=0.0).weight_decay == 0.0
+    # batch 1 for the binocular SNN U-Net only (snn-gap-seeds34); every other run keeps batch 2,
+    # and an explicit batch size wins
+    assert bino_snn.batch_size == 1 and resolved("snn-tiny", "binocular", batch_size=4).batch_size == 4
+    for model, cameras in (("snn-tiny", "monocular"), ("ann-tiny", "binocular"), ("hnn-tiny", "binocular"),
+                           ("snn-portable-tiny", "binocular"), ("snn-akida2-tiny", "binocular")):
+        assert resolved(model, cameras).batch_size == 2, (model, cameras)
     akida2 = resolved("snn-akida2-tiny", "binocular")
     assert (akida2.lr, akida2.lr_milestones) == (RECIPES["snn"].lr, [6, 9]) == (1e-3, [6, 9])
     for model in ("hnn-tiny", "ann-tiny"):

@@ -38,7 +38,7 @@ class DemoConfig:
     split: str | None = None
     models: list[str] = field(default_factory=lambda: ["snn-tiny", "ann-tiny"])
     epochs: int = 4
-    batch_size: int = 2
+    batch_size: int | None = None  # None: each model's recipe (depthsnn.train.recipes)
     synth_options: list[str] = field(default_factory=list)
     train_options: list[str] = field(default_factory=list)
     figures: int = 4

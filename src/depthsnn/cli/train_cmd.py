@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split preset: synthetic, split1, split2, split3 (default synthetic)")
     p.add_argument("--modality", choices=["binocular", "monocular"], help="input cameras (default binocular)")
     p.add_argument("--epochs", type=int, help="number of epochs (default 8)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 2)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's, 1 for the binocular SNN U-Net, else 2)")
     p.add_argument("--lr", type=float, help="learning rate (default: the model kind's recipe, see depthsnn.train.recipes)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<model>)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (default auto)")

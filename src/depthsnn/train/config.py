@@ -34,8 +34,8 @@ class TrainConfig:
     ``lr_milestones``: epochs (1-based, counted when they end) after which the learning
     rate is multiplied by ``lr_gamma``. ``si_lambda``: weight of the squared mean residual in the
     scale-invariant loss (1.0 = StereoSpike's offset-invariant form; 0.5 learns metric depth).
-    ``lr``, ``lr_milestones``, ``lr_gamma``, ``weight_decay`` and ``rate_penalty`` left at ``None``
-    come from the model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them
+    ``lr``, ``lr_milestones``, ``lr_gamma``, ``weight_decay``, ``rate_penalty`` and ``batch_size``
+    left at ``None`` come from the model kind's recipe (:mod:`depthsnn.train.recipes`; :meth:`resolved` fills them
     in, and checkpoints store the resolved values). ``rate_penalty`` weighs the mean firing rate in
     the loss (the SNN U-Net's recipe: 4, chosen on the sparsity frontier; 0 turns it off);
     ``rate_floor`` > 0 makes a layer firing below that rate cost more, not less, so no layer falls
@@ -43,7 +43,7 @@ class TrainConfig:
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
     ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
     Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7, binocular
-    with weight decay 1e-4; binocular HNN lr 1e-3 decayed after epochs 4 and 6) suit the tiny
+    with weight decay 1e-4 and batch 1; binocular HNN lr 1e-3 decayed after epochs 4 and 6) suit the tiny
     presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
     paper-size network with lr 2e-4, batch 1, 30-70 epochs.
 
@@ -71,7 +71,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(root="data/synthetic", split="synthetic"))
     out: str = "runs/snn-tiny"
     epochs: int = 8
-    batch_size: int = 2
+    batch_size: int | None = None
     lr: float | None = None
     weight_decay: float | None = None
     lr_milestones: list[int] | None = None
@@ -98,7 +98,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.batch_size is None or self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.lr_gamma is None or self.lr_gamma > 0, f"lr_gamma must be > 0, got {self.lr_gamma}"),
             (self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
@@ -146,6 +146,7 @@ class TrainConfig:
             weight_decay=r.weight_decay if self.weight_decay is None else self.weight_decay,
             lr_milestones=r.milestones(self.epochs) if self.lr_milestones is None else list(self.lr_milestones),
             lr_gamma=r.lr_gamma if self.lr_gamma is None else self.lr_gamma,
+            batch_size=r.batch_size if self.batch_size is None else self.batch_size,
         )
 
     def model_config(self) -> ModelConfig:
