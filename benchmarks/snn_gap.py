@@ -10,6 +10,10 @@ the unseen test scenes in one ``evaluate`` call with the constant predictor, and
 hardware model (``--energy-profile``, default ``lemaire45nm``, as in ``train_eval.py``). The table
 (section ``snn-gap`` of BENCHMARKS.md) shows the best validation MDE, which decides, beside the
 test MDE, which only reports. ``--candidates`` picks a subset by index (smoke runs).
+
+A candidate trains on its kind's recipe as it stands when it runs, plus its options: a row of an
+older round was measured on the recipe of its day (BENCHMARKS.md says which), so re-running an
+old candidate without the options a later adoption added is a different run.
 """
 
 from __future__ import annotations
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         f"## The SNN/ANN gap{round_name}: candidates chosen on validation (`benchmarks/snn_gap.py`)",
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each. Default synthetic set, "
-        f"binocular, {args.epochs} epochs, batch 2, each kind's recipe plus the options shown, T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
+        f"binocular, {args.epochs} epochs, each kind's recipe (batch 2; the SNN batch 1 since snn-gap-seeds34) plus the options shown, T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
         "on validation (4 unseen scenes); **validation decides**, test (4 other unseen scenes) reports.",
         "",
         "| Run | Options (beyond the recipe) | Best val MDE [cm] | at epoch | Test MDE [cm] | vs ANN twin (test) "
