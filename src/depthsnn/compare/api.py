@@ -253,11 +253,12 @@ def compare(
     for p in a_profiles:
         b = ann_energy(macs.macs, p, latency_s=window, layers=macs.convs, timesteps=macs.timesteps,
                        kernels=macs.kernels)
+        mj = per_map_mj(b)
         rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
                                ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps,
                                           kernels=macs.kernels).latency_s,
-                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, per_map_mj(b),
-                               b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=per_map_mj(b)))
+                               "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, mj,
+                               b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=mj))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name
     ref_mj = next(r.energy_mj for r in rows if r.runtime == ref_profile)
 
@@ -279,11 +280,12 @@ def compare(
                                       progress=progress, simulations=cache)
         for a in assessments:
             b = a.row.breakdown
+            mj = per_map_mj(b)
             rows.append(CompareRow(net.name, kind, a.profile.name, a.precision, a.simulation.metrics,
                                    estimate_latency(a.simulation.counts, a.profile), "estimate",
-                                   *_spiking_ops(a.simulation.counts), per_map_mj(b), b.to_dict(),
+                                   *_spiking_ops(a.simulation.counts), mj, b.to_dict(),
                                    bool(b.estimated_fields), fits=a.row.fit.verdict if a.row.fit else None,
-                                   dynamic_mj=b.dynamic_mj, per_map_mj=per_map_mj(b)))
+                                   dynamic_mj=b.dynamic_mj, per_map_mj=mj))
         host = host_step_cost(net.graph.metadata.get("host_upsample"), net.graph.output.shape[1:])
         models.append({"name": net.name, "kind": kind, "source": str(net.source), "input_hw": list(net.input_hw),
                        "num_bins": net.num_bins, "window_s": net_window, "simulation": sim.to_dict(),
