@@ -115,6 +115,13 @@ def test_run_folder_rules(tiny_synth, tmp_path):
     # Only epochs changed: resuming is allowed and runs the extra epoch.
     res = train(_cfg(tiny_synth, tmp_path / "r", epochs=2), resume=True, progress=False)
     assert load_checkpoint(res.last_checkpoint)["epoch"] == 2
+    # A recipe field left open keeps the run's value: this run trained at batch 2, and resuming it
+    # without a batch size (the binocular SNN recipe's is 1) goes on at 2; asking for 1 is a change.
+    with pytest.raises(ConfigError, match="changed option.*batch_size"):
+        train(_cfg(tiny_synth, tmp_path / "r", epochs=3, batch_size=1), resume=True, progress=False)
+    res = train(_cfg(tiny_synth, tmp_path / "r", epochs=3, batch_size=None), resume=True, progress=False)
+    ckpt = load_checkpoint(res.last_checkpoint)
+    assert (ckpt["epoch"], ckpt["config"]["batch_size"]) == (3, 2)
 
 
 def test_cli_train_and_errors(tiny_synth, tmp_path, capsys):

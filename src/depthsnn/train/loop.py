@@ -55,7 +55,7 @@ METRICS_LOG = "metrics.jsonl"
 RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "backend", "preload_mb"}
 # Batches between progress-bar updates: each update reads the device's running sums (a host sync).
 POSTFIX_EVERY = 25
-RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma", "rate_penalty")
+RECIPE_FIELDS = ("lr", "weight_decay", "lr_milestones", "lr_gamma", "rate_penalty", "batch_size")
 
 
 @dataclass(frozen=True)
