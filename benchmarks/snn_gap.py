@@ -129,6 +129,12 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # the seeds the ANN twin has.
     *(("snn-tiny", (*ADOPTED, "weight_decay=0.0001", *extra, f"seed={s}"))
       for extra in ((), ("batch_size=1",)) for s in (3, 4)),
+    # seeds 3 and 4 of the ANN twin, so the 15 % bar compares five-seed means on both sides
+    # (seeds 0-2 alone left a margin of 0.05 cm). Rule, fixed before these ran: the bar is met if
+    # the binocular SNN's five-seed test mean (batch 1: 29.14 cm) is at most 1.15x the ANN's
+    # five-seed test mean, to the unrounded figures; otherwise issue 22 stays open.
+    ("ann-tiny", ("seed=3",)),
+    ("ann-tiny", ("seed=4",)),
 )
 
 
