@@ -39,6 +39,17 @@ def test_dense_estimate_is_the_stated_formula():
     assert e8.ms_per_inference == pytest.approx((floor + 8e-3) / 8 * 1e3)
 
 
+def test_ann_latency_is_the_launch_floor_plus_macs_over_throughput():
+    from depthsnn.hw_profiles import ann_energy, ann_latency_s
+
+    p = _profile(kernel_launch_s=1e-5, neuron_layer_s=1e-4, throughput_ops_per_s=1e12)
+    assert ann_latency_s(1e9, p, kernels=50) == pytest.approx(50 * 1e-5 + 1e-3)  # an ANN has no neuron layers
+    # static power is paid over the window, or over the platform's own latency when it is longer
+    assert ann_energy(1e9, p, kernels=50, latency_s=0.05).static_mj == pytest.approx(100 * 0.05 * 1e3)
+    assert ann_energy(1e9, p, kernels=50, latency_s=1e-4).static_mj == pytest.approx(100 * 1.5e-3 * 1e3)
+    assert ann_latency_s(1e9, _profile()) is None  # no timing: no latency
+
+
 def test_launch_model_needs_throughput_and_idle():
     from depthsnn.errors import ConfigError
 

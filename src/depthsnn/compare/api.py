@@ -205,7 +205,7 @@ def compare(
     :func:`~depthsnn.hw_profiles.assess.assess_profiles` call on the same test subset, whose
     simulations are then reused instead of run again.
     """
-    from ..hw_profiles import ann_energy, estimate_latency
+    from ..hw_profiles import ann_energy, ann_latency_s, estimate_latency
     from ..hw_profiles.assess import assess_profiles, cached_simulation
     from ..hw_profiles.energy import per_map_mj
     from ..models.portable import host_step_cost
@@ -255,8 +255,7 @@ def compare(
                        kernels=macs.kernels)
         mj = per_map_mj(b)
         rows.append(CompareRow(model.name, "ANN", p.name, "float32", run.metrics,
-                               ann_energy(macs.macs, p, layers=macs.convs, timesteps=macs.timesteps,
-                                          kernels=macs.kernels).latency_s,
+                               ann_latency_s(macs.macs, p, macs.kernels),
                                "estimate", float(macs.macs), "MACs", {"macs": float(macs.macs)}, mj,
                                b.to_dict(), bool(b.estimated_fields), dynamic_mj=b.dynamic_mj, per_map_mj=mj))
     ref_profile = REFERENCE_PROFILE if any(p.name == REFERENCE_PROFILE for p in a_profiles) else a_profiles[0].name

@@ -10,7 +10,7 @@
 - :mod:`.report`: terminal table, JSON and a stacked bar chart.
 """
 
-from .energy import EnergyBreakdown, ann_energy, energy_per_inference, estimate_latency
+from .energy import EnergyBreakdown, ann_energy, ann_latency_s, energy_per_inference, estimate_latency
 from .mapping import Finding, FitReport, check_fit
 from .profile import (
     NODE_TYPES,
@@ -40,6 +40,7 @@ __all__ = [
     "HardwareProfile",
     "Provenance",
     "ann_energy",
+    "ann_latency_s",
     "builtin_profile_names",
     "builtin_profiles",
     "check_fit",

@@ -303,6 +303,17 @@ def _memory_breakdown(t: MemoryTraffic, profile: HardwareProfile, latency: float
     )
 
 
+def ann_latency_s(dense_macs: float, profile: HardwareProfile, kernels: int = 0) -> float | None:
+    """Seconds per dense ANN inference of ``dense_macs`` MACs from the profile's own timing: the
+    launch floor of ``kernels`` device kernels (profiles with one) plus the MACs over the
+    throughput; None when the profile gives no throughput."""
+    if profile.launch_model:
+        return launch_floor_s(profile, kernels, 0) + dense_macs / profile.throughput_ops_per_s
+    if profile.throughput_ops_per_s is not None:
+        return dense_macs / profile.throughput_ops_per_s
+    return None
+
+
 def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float = 0.0,
                latency_s: float | None = None, layers: list[LayerCounts] | None = None,
                timesteps: int = 1, kernels: int = 0) -> EnergyBreakdown:
@@ -318,15 +329,10 @@ def ann_energy(dense_macs: float, profile: HardwareProfile, activations: float =
     """
     if profile.e_mac_pj is None:
         raise ValueError(f"profile {profile.name} has no MAC energy (e_mac_pj): it cannot run a dense ANN")
-    own = None
     overhead_mj = 0.0
     if profile.launch_model:
-        floor = launch_floor_s(profile, kernels, 0)
-        own = floor + dense_macs / profile.throughput_ops_per_s
-        overhead_mj = (profile.busy_power_w or 0.0) * floor * 1e3
-    elif profile.throughput_ops_per_s is not None:
-        own = dense_macs / profile.throughput_ops_per_s
-    latency = _static_latency(latency_s, own)
+        overhead_mj = (profile.busy_power_w or 0.0) * launch_floor_s(profile, kernels, 0) * 1e3
+    latency = _static_latency(latency_s, ann_latency_s(dense_macs, profile, kernels))
     if profile.models_memory:
         if layers is None:
             raise ValueError(f"profile {profile.name} prices memory traffic: pass the ANN's conv layers")
