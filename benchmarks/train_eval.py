@@ -18,6 +18,7 @@ a binocular model is not 2.5x better than the constant predictor or a monocular 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -57,6 +58,18 @@ def energies(rows: list[dict], checkpoints: list[Path], profile: str, samples: i
     return result
 
 
+def batch_sizes(runs: list[Run]) -> str:
+    """The batch sizes the runs trained at, from their config.json (the recipe's, which differs by
+    model and modality): "batch 2" when all agree, else each size with its runs."""
+    by_size: dict[int, list[str]] = {}
+    for run in runs:
+        by_size.setdefault(json.loads((run.out / "config.json").read_text())["batch_size"], []).append(run.out.name)
+    if len(by_size) == 1:
+        return f"batch {next(iter(by_size))}"
+    return "; ".join(f"batch {b} for {', '.join(names)}" for b, names in sorted(by_size.items(),
+                                                                               key=lambda kv: len(kv[1])))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(ap)
@@ -91,7 +104,7 @@ def main() -> int:
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each.",
         "Default synthetic set: the room world (40 scenes x 0.5 s, a drone in a furnished room, 346x260); split "
         "`synthetic`: 32 scenes train, 4 unseen scenes validate, 4 other unseen scenes test. "
-        f"{args.epochs} epochs for every model, batch 2, each kind's default recipe (`depthsnn.train.recipes`; "
+        f"{args.epochs} epochs for every model, {batch_sizes(runs)}, each kind's default recipe (`depthsnn.train.recipes`; "
         "ANN with BatchNorm), T=1, CPU; best epoch on validation MDE, reported on test.",
         "",
         "| Model name | Type | Modality | Mean depth error [cm] | constant / MDE | Abs rel | delta<1.25 "
