@@ -75,7 +75,7 @@ class Run:
         first differing option), or None when it is. Data and cache paths come from the saved
         configuration itself, so only the model, recipe and training options are compared."""
         try:
-            saved = json.loads((self.out / "config.json").read_text())
+            saved = self.config()
         except (OSError, ValueError):
             return "no readable config.json"
         data = saved.get("data", {})
@@ -89,8 +89,25 @@ class Run:
                 return f"{key}: saved {saved.get(key)!r}, now {value!r}"
         return None
 
+    def config(self) -> dict:
+        """The configuration the run in :attr:`out` trained (its config.json, recipe resolved)."""
+        return json.loads((self.out / "config.json").read_text())
+
     def log(self) -> list[dict]:
         return [json.loads(x) for x in (self.out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def batch_sizes(runs: list[Run]) -> str:
+    """The batch sizes the runs trained at, from their saved configurations (the recipe's, which
+    differs by model and modality, or an option's): "batch 2" when all agree, else each size with
+    its runs, the smaller group first."""
+    by_size: dict[int, list[str]] = {}
+    for run in runs:
+        by_size.setdefault(run.config()["batch_size"], []).append(run.out.name)
+    if len(by_size) == 1:
+        return f"batch {next(iter(by_size))}"
+    return "; ".join(f"batch {b} for {', '.join(names)}" for b, names in sorted(by_size.items(),
+                                                                               key=lambda kv: len(kv[1])))
 
 
 def _config_defaults() -> dict:

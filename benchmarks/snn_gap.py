@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from _report import machine, round_suffix, today, write_section
-from _runs import Run, add_run_arguments, train_all
+from _runs import Run, add_run_arguments, batch_sizes, train_all
 from depthsnn.compare import compare
 from depthsnn.compare.api import sensor_window_s
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         f"## The SNN/ANN gap{round_name}: candidates chosen on validation (`benchmarks/snn_gap.py`)",
         "",
         f"{today()}, {machine()}; {args.jobs} trainings at a time, one thread each. Default synthetic set, "
-        f"binocular, {args.epochs} epochs, each kind's recipe (batch 2; the SNN batch 1 since snn-gap-seeds34) plus the options shown, T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
+        f"binocular, {args.epochs} epochs, each kind's recipe plus the options shown ({batch_sizes(runs)}), T=1 unless `data.num_bins` says otherwise, CPU. Best epoch "
         "on validation (4 unseen scenes); **validation decides**, test (4 other unseen scenes) reports.",
         "",
         "| Run | Options (beyond the recipe) | Best val MDE [cm] | at epoch | Test MDE [cm] | vs ANN twin (test) "

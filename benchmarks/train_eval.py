@@ -18,14 +18,13 @@ a binocular model is not 2.5x better than the constant predictor or a monocular 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 from _report import machine, round_suffix, today, write_section
-from _runs import Run, add_run_arguments, train_all
+from _runs import Run, add_run_arguments, batch_sizes, train_all
 from depthsnn.compare import compare
 from depthsnn.data.synthetic import SynthConfig, generate_dataset
 from depthsnn.evaluate.api import evaluate_checkpoints
@@ -56,18 +55,6 @@ def energies(rows: list[dict], checkpoints: list[Path], profile: str, samples: i
             if r.runtime == profile and r.energy_mj is not None:
                 result[f"{r.model}:{modality}"] = r.energy_mj
     return result
-
-
-def batch_sizes(runs: list[Run]) -> str:
-    """The batch sizes the runs trained at, from their config.json (the recipe's, which differs by
-    model and modality): "batch 2" when all agree, else each size with its runs."""
-    by_size: dict[int, list[str]] = {}
-    for run in runs:
-        by_size.setdefault(json.loads((run.out / "config.json").read_text())["batch_size"], []).append(run.out.name)
-    if len(by_size) == 1:
-        return f"batch {next(iter(by_size))}"
-    return "; ".join(f"batch {b} for {', '.join(names)}" for b, names in sorted(by_size.items(),
-                                                                               key=lambda kv: len(kv[1])))
 
 
 def main() -> int:

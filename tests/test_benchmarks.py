@@ -254,6 +254,10 @@ def test_snn_gap_smoke(out_md, tiny_synth, tmp_path):
     rows = table_rows(section(out_md, "snn-gap"))
     assert len(rows) == 2 + 1 and "teacher=ann-tiny-binocular/best.pt, distill_weight=1 |" in rows[1]
     assert rows[0].startswith("| ann-tiny-binocular | recipe as committed |")
+    # the header names the batch each run trained at, from its configuration: the binocular SNN
+    # U-Net's recipe trains at 1, the ANN twin's at 2
+    assert cfg["batch_size"] == 1
+    assert f"(batch 2 for ann-tiny-binocular; batch 1 for {student.name})" in section(out_md, "snn-gap")
     cells = [c.strip() for c in rows[1].split("|")]
     assert float(cells[3]) > 0 and float(cells[5]) > 0 and cells[6].endswith("%") and float(cells[8]) > 0
     # Two epochs now: the teacher's best.pt of the 1-epoch run exists but is not the teacher's final
