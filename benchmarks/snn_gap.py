@@ -135,6 +135,15 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # five-seed test mean, to the unrounded figures; otherwise issue 22 stays open.
     ("ann-tiny", ("seed=3",)),
     ("ann-tiny", ("seed=4",)),
+    # channel dropout 0.1 (training only) on the binocular recipe, three seeds: the SNN ends 5-6
+    # cm better on its training scenes than on validation where the ANN twin ends level, so it
+    # overfits; batch 1 (more gradient noise) closed part of that, weight decay above 1e-4 and
+    # vertical flips did not. Rule, fixed before these ran: adopted if better on validation than
+    # the batch-1 recipe at each of seeds 0-2 (30.2 / 27.7 / 29.7 cm, Intel Xeon; seed 0 gave 30.6
+    # on the AMD EPYC, and the lower figure is the bar) and on their mean (29.2). If adopted, the
+    # ANN twin gets the same option (three seeds) and the SNN seeds 3 and 4 before the 15 % bar is
+    # re-read on five-seed test means.
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=dropout=0.1")),
 )
 
 

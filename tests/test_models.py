@@ -427,3 +427,41 @@ def test_threshold_gain_is_a_per_channel_threshold(kind: str) -> None:
         want = torch.cat([node(theta / float(gain.scale()[i]))(current[:, :, i:i + 1]) for i in range(c)], dim=2)
     assert 0 < got.mean() < 1  # some channels fire, not all the time
     assert torch.equal(got, want)
+
+
+def test_dropout_drops_whole_channel_maps_in_training_only() -> None:
+    """``dropout``: in training, each (sample, channel) map is zeroed with probability p for all
+    time steps and pixels, the rest scaled by 1 / (1 - p); in eval mode the network computes
+    exactly what the same weights without dropout compute, and the exported graph is the same."""
+    from depthsnn.export.graph import from_model
+    from depthsnn.train.config import TrainConfig
+
+    p = 0.25
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", dropout=p)
+    plain = build_model("snn-tiny")
+    plain.load_state_dict(model.state_dict())
+    out = model.core._drop(torch.ones(3, 8, 64, 2, 3))
+    per_map = out.permute(1, 2, 0, 3, 4).reshape(8 * 64, -1)  # one row per (sample, channel)
+    torch.testing.assert_close(per_map.unique(), torch.tensor([0.0, 1 / (1 - p)]))
+    assert all(len(row.unique()) == 1 for row in per_map)  # one mask for every step and pixel
+    dropped = int((per_map[:, 0] == 0).sum())
+    # 512 Bernoulli(0.25) draws: mean 128, sd 9.8; 4 sd either side.
+    assert 89 <= dropped <= 167, dropped
+
+    x = events(2, 2, 4, 32, 48)
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x).depth, plain(x).depth)
+        model.train()
+        assert not torch.equal(model(x).depth, plain(x).depth)  # the option does act in training
+    model.eval()
+    a, b = from_model(model.core, (32, 48)), from_model(plain.core, (32, 48))
+    assert [(n.name, n.op, n.inputs) for n in a.nodes] == [(n.name, n.op, n.inputs) for n in b.nodes]
+
+    cfg = TrainConfig(model="snn-tiny", model_options=["dropout=0.1"]).model_config()
+    assert cfg.dropout == 0.1 and ModelConfig().dropout == 0.0
+    with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\)"):
+        ModelConfig(dropout=1.0)
+    with pytest.raises(ConfigError, match="dropout is for the U-Net"):
+        preset("snn-portable-tiny", dropout=0.1)

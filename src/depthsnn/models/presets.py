@@ -78,6 +78,12 @@ class ModelConfig:
     pass uses ``alpha / 2 / (1 + (pi / 2 * alpha * (v - threshold))**2)``, so a smaller alpha passes
     gradient from potentials further from the threshold. Training only: the forward pass, the
     exported graph and the simulator do not depend on it.
+    ``dropout`` (U-Net only): during training, each channel map leaving the first layer, an
+    encoder stage or a decoder stage (the tensors that feed the next stage and the skips) is
+    zeroed with this probability per sample, one mask for all time steps, and the kept maps
+    are scaled by ``1 / (1 - dropout)`` (inverted channel dropout, as ``torch.nn.Dropout2d``).
+    Training only, like ``surrogate_alpha``: evaluation, the exported graph and the simulator
+    do not see it.
     """
 
     kind: str = "snn"
@@ -100,6 +106,7 @@ class ModelConfig:
     arch: str = "unet"
     chain_convs: int = 0
     host_upsample: str = "bilinear"
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -120,6 +127,8 @@ class ModelConfig:
             (self.init_gain is None or self.init_gain > 0, f"init_gain must be > 0, got {self.init_gain}"),
             (self.v_threshold > 0, f"v_threshold must be > 0, got {self.v_threshold}"),
             (self.surrogate_alpha > 0, f"surrogate_alpha must be > 0, got {self.surrogate_alpha}"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            (self.dropout == 0.0 or self.arch == "unet", f"dropout is for the U-Net, not arch {self.arch!r}"),
             (self.hnn_analog_layers >= 0, f"hnn_analog_layers must be >= 0, got {self.hnn_analog_layers}"),
             (
                 self.hnn_analog in ("relu", "identity"),

@@ -82,18 +82,29 @@ class UNetCore(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel dropout during training (``cfg.dropout``), one mask per sample and channel
+        shared by all T steps (as spikingjelly's multi-step ``layer.Dropout2d``). Functional and
+        behind ``self.training``, not a module: an eval-mode trace, the NIR/ONNX exporters and the
+        simulator then see no node at all."""
+        p = self.cfg.dropout
+        if not self.training or p == 0.0:
+            return x
+        keep = torch.rand(x.shape[1:3], device=x.device) >= p
+        return x * (keep.to(x.dtype) / (1.0 - p))[None, :, :, None, None]
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """``x_seq`` [T, B, C, H, W] -> cumulative head predictions [K, B, H, W]."""
-        x = self.bottom(x_seq)
+        x = self._drop(self.bottom(x_seq))
         skips = [x]
         for enc in self.encoders:
-            x = enc(x)
+            x = self._drop(enc(x))
             skips.append(x)
         skips.pop()  # the deepest encoder output feeds the bottleneck, not a skip
         x = self.bottleneck(x)
         head_seqs = []
         for dec, head in zip(self.decoders, self.heads, strict=True):
-            x = dec(x) + skips.pop()
+            x = self._drop(dec(x)) + skips.pop()
             head_seqs.append(head(x))  # [T, B, 1, H, W]
         # All heads feed one integrator (edges sum at the target node, as in NIR).
         v_seq = self.integrator(torch.stack(head_seqs).sum(0))
