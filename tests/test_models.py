@@ -465,3 +465,40 @@ def test_dropout_drops_whole_channel_maps_in_training_only() -> None:
         ModelConfig(dropout=1.0)
     with pytest.raises(ConfigError, match="dropout is for the U-Net"):
         preset("snn-portable-tiny", dropout=0.1)
+
+
+def test_membrane_noise_fires_near_threshold_neurons_at_the_gaussian_rate_in_training_only() -> None:
+    """An IF neuron at T = 1 fed 0.95 (threshold 1) with membrane noise sigma = 0.1 fires with
+    probability P(N(0, 1) > 0.5) = 0.3085 in training and never in eval mode; a model with the
+    option evaluates and exports exactly as the same weights without it."""
+    from depthsnn.export.graph import from_model
+
+    sigma = 0.1
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", membrane_noise=sigma)
+    node = model.core.bottom.act
+    x = torch.full((1, 20000), 0.95)
+    node.reset()
+    rate = node(x).mean().item()
+    expected = 0.5 * math.erfc(0.5 / math.sqrt(2))  # P(N(0, 1) > 0.05 / sigma)
+    sd = math.sqrt(expected * (1 - expected) / x.numel())
+    assert abs(rate - expected) < 4 * sd, (rate, expected)
+    node.eval()
+    node.reset()
+    assert node(x).sum().item() == 0.0
+
+    plain = build_model("snn-tiny")
+    plain.load_state_dict(model.state_dict())
+    xs = events(2, 2, 4, 32, 48)
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.equal(model(xs).depth, plain(xs).depth)
+        model.train()
+        assert not torch.equal(model(xs).depth, plain(xs).depth)
+    model.eval()
+    a, b = from_model(model.core, (32, 48)), from_model(plain.core, (32, 48))
+    assert [(n.name, n.op, n.inputs) for n in a.nodes] == [(n.name, n.op, n.inputs) for n in b.nodes]
+    with pytest.raises(ConfigError, match="membrane_noise must be >= 0"):
+        ModelConfig(membrane_noise=-0.1)
+    with pytest.raises(ConfigError, match="membrane_noise is for spiking kinds"):
+        preset("ann-tiny", membrane_noise=0.1)

@@ -82,6 +82,31 @@ def is_spiking(module: nn.Module) -> bool:
     return isinstance(module, (neuron.BaseNode, neuron.SimpleBaseNode))
 
 
+class MembraneNoise:
+    """Forward pre-hook adding N(0, sigma**2) to a neuron's input current in training mode only.
+
+    A hook rather than a module so that eval-mode traces, the exporters and the simulator see the
+    unchanged neuron, and spikingjelly's fused kernels (any backend) still run the neuron itself.
+    """
+
+    def __init__(self, sigma: float):
+        self.sigma = sigma
+
+    def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+        if not module.training:
+            return None
+        (x,) = args
+        return (x + self.sigma * torch.randn_like(x),)
+
+
+def add_membrane_noise(model: nn.Module, sigma: float) -> int:
+    """Register :class:`MembraneNoise` on every spiking neuron of ``model``; returns how many."""
+    nodes = [m for m in model.modules() if is_spiking(m)]
+    for m in nodes:
+        m.register_forward_pre_hook(MembraneNoise(sigma))
+    return len(nodes)
+
+
 def conv(cin: int, cout: int, kernel: int, stride: int, bias: bool) -> nn.Module:
     """Multi-step 2-D convolution with 'same' padding for odd kernels."""
     return layer.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias, step_mode="m")

@@ -84,6 +84,11 @@ class ModelConfig:
     are scaled by ``1 / (1 - dropout)`` (inverted channel dropout, as ``torch.nn.Dropout2d``).
     Training only, like ``surrogate_alpha``: evaluation, the exported graph and the simulator
     do not see it.
+    ``membrane_noise`` (spiking kinds): during training, Gaussian noise of this standard
+    deviation (in units of the input current, so relative to ``v_threshold``) is added to every
+    spiking neuron's input at every step, i.e. to its membrane potential at T = 1: neurons near
+    the threshold fire or stay silent at random, the stochastic-neuron regulariser of binary
+    networks. Training only, like ``dropout``.
     """
 
     kind: str = "snn"
@@ -107,6 +112,7 @@ class ModelConfig:
     chain_convs: int = 0
     host_upsample: str = "bilinear"
     dropout: float = 0.0
+    membrane_noise: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -129,6 +135,8 @@ class ModelConfig:
             (self.surrogate_alpha > 0, f"surrogate_alpha must be > 0, got {self.surrogate_alpha}"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.dropout == 0.0 or self.arch == "unet", f"dropout is for the U-Net, not arch {self.arch!r}"),
+            (self.membrane_noise >= 0.0, f"membrane_noise must be >= 0, got {self.membrane_noise}"),
+            (self.membrane_noise == 0.0 or self.kind != "ann", "membrane_noise is for spiking kinds, not kind 'ann'"),
             (self.hnn_analog_layers >= 0, f"hnn_analog_layers must be >= 0, got {self.hnn_analog_layers}"),
             (
                 self.hnn_analog in ("relu", "identity"),

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import ConfigError
 from .akida2 import Akida2Core
 from .akida2 import host_upsample as akida2_upsample
-from .blocks import ConvUnit, Head, Integrator, SEWBlock, UpConvUnit, make_activation
+from .blocks import ConvUnit, Head, Integrator, SEWBlock, UpConvUnit, add_membrane_noise, make_activation
 from .portable import PortableCore, host_upsample
 from .portable import padded_size as portable_padded_size
 from .presets import ModelConfig, preset, with_overrides
@@ -130,6 +130,8 @@ class DepthNet(nn.Module):
         self.cfg = cfg
         cores = {"portable": PortableCore, "akida2": Akida2Core}
         self.core = cores.get(cfg.arch, UNetCore)(cfg)
+        if cfg.membrane_noise > 0:
+            add_membrane_noise(self.core, cfg.membrane_noise)
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) the core sees for an input of (height, width): next multiple of 2**levels
