@@ -502,3 +502,5 @@ def test_membrane_noise_fires_near_threshold_neurons_at_the_gaussian_rate_in_tra
         ModelConfig(membrane_noise=-0.1)
     with pytest.raises(ConfigError, match="membrane_noise is for spiking kinds"):
         preset("ann-tiny", membrane_noise=0.1)
+    with pytest.raises(ConfigError, match="no spiking neuron to act on in arch 'akida2'"):
+        preset("snn-akida2-tiny", membrane_noise=0.1)

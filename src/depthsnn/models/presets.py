@@ -137,6 +137,8 @@ class ModelConfig:
             (self.dropout == 0.0 or self.arch == "unet", f"dropout is for the U-Net, not arch {self.arch!r}"),
             (self.membrane_noise >= 0.0, f"membrane_noise must be >= 0, got {self.membrane_noise}"),
             (self.membrane_noise == 0.0 or self.kind != "ann", "membrane_noise is for spiking kinds, not kind 'ann'"),
+            # Akida IPv2 layers are quantised ReLUs: no threshold for the noise to act on.
+            (self.membrane_noise == 0.0 or self.arch != "akida2", "membrane_noise has no spiking neuron to act on in arch 'akida2'"),
             (self.hnn_analog_layers >= 0, f"hnn_analog_layers must be >= 0, got {self.hnn_analog_layers}"),
             (
                 self.hnn_analog in ("relu", "identity"),
