@@ -429,18 +429,33 @@ def test_threshold_gain_is_a_per_channel_threshold(kind: str) -> None:
     assert torch.equal(got, want)
 
 
+def _assert_training_only(model: nn.Module) -> None:
+    """``model`` (an snn-tiny with a training-only option) evaluates and exports exactly as the
+    same weights without the option, and its training-mode output differs (the option acts)."""
+    from depthsnn.export.graph import from_model
+
+    plain = build_model("snn-tiny")
+    plain.load_state_dict(model.state_dict())
+    x = events(2, 2, 4, 32, 48)
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x).depth, plain(x).depth)
+        model.train()
+        assert not torch.equal(model(x).depth, plain(x).depth)
+    model.eval()
+    a, b = from_model(model.core, (32, 48)), from_model(plain.core, (32, 48))
+    assert [(n.name, n.op, n.inputs) for n in a.nodes] == [(n.name, n.op, n.inputs) for n in b.nodes]
+
+
 def test_dropout_drops_whole_channel_maps_in_training_only() -> None:
     """``dropout``: in training, each (sample, channel) map is zeroed with probability p for all
     time steps and pixels, the rest scaled by 1 / (1 - p); in eval mode the network computes
     exactly what the same weights without dropout compute, and the exported graph is the same."""
-    from depthsnn.export.graph import from_model
     from depthsnn.train.config import TrainConfig
 
     p = 0.25
     torch.manual_seed(0)
     model = build_model("snn-tiny", dropout=p)
-    plain = build_model("snn-tiny")
-    plain.load_state_dict(model.state_dict())
     out = model.core._drop(torch.ones(3, 8, 64, 2, 3))
     per_map = out.permute(1, 2, 0, 3, 4).reshape(8 * 64, -1)  # one row per (sample, channel)
     torch.testing.assert_close(per_map.unique(), torch.tensor([0.0, 1 / (1 - p)]))
@@ -449,15 +464,7 @@ def test_dropout_drops_whole_channel_maps_in_training_only() -> None:
     # 512 Bernoulli(0.25) draws: mean 128, sd 9.8; 4 sd either side.
     assert 89 <= dropped <= 167, dropped
 
-    x = events(2, 2, 4, 32, 48)
-    model.eval(), plain.eval()
-    with torch.no_grad():
-        assert torch.equal(model(x).depth, plain(x).depth)
-        model.train()
-        assert not torch.equal(model(x).depth, plain(x).depth)  # the option does act in training
-    model.eval()
-    a, b = from_model(model.core, (32, 48)), from_model(plain.core, (32, 48))
-    assert [(n.name, n.op, n.inputs) for n in a.nodes] == [(n.name, n.op, n.inputs) for n in b.nodes]
+    _assert_training_only(model)
 
     cfg = TrainConfig(model="snn-tiny", model_options=["dropout=0.1"]).model_config()
     assert cfg.dropout == 0.1 and ModelConfig().dropout == 0.0
@@ -471,8 +478,6 @@ def test_membrane_noise_fires_near_threshold_neurons_at_the_gaussian_rate_in_tra
     """An IF neuron at T = 1 fed 0.95 (threshold 1) with membrane noise sigma = 0.1 fires with
     probability P(N(0, 1) > 0.5) = 0.3085 in training and never in eval mode; a model with the
     option evaluates and exports exactly as the same weights without it."""
-    from depthsnn.export.graph import from_model
-
     sigma = 0.1
     torch.manual_seed(0)
     model = build_model("snn-tiny", membrane_noise=sigma)
@@ -487,17 +492,7 @@ def test_membrane_noise_fires_near_threshold_neurons_at_the_gaussian_rate_in_tra
     node.reset()
     assert node(x).sum().item() == 0.0
 
-    plain = build_model("snn-tiny")
-    plain.load_state_dict(model.state_dict())
-    xs = events(2, 2, 4, 32, 48)
-    model.eval(), plain.eval()
-    with torch.no_grad():
-        assert torch.equal(model(xs).depth, plain(xs).depth)
-        model.train()
-        assert not torch.equal(model(xs).depth, plain(xs).depth)
-    model.eval()
-    a, b = from_model(model.core, (32, 48)), from_model(plain.core, (32, 48))
-    assert [(n.name, n.op, n.inputs) for n in a.nodes] == [(n.name, n.op, n.inputs) for n in b.nodes]
+    _assert_training_only(model)
     with pytest.raises(ConfigError, match="membrane_noise must be >= 0"):
         ModelConfig(membrane_noise=-0.1)
     with pytest.raises(ConfigError, match="membrane_noise is for spiking kinds"):
