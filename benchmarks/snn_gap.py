@@ -167,6 +167,14 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # twice the noise, one seed as a screen: seeds 1 and 2 follow only if it beats sigma 0.1 at
     # seed 0 (29.4 cm validation); adoption then by the dropout round's rule.
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=membrane_noise=0.2")),
+    # noise 0.2 at seeds 1-3: its seed-0 screen beat sigma 0.1 (28.9 against 29.4 cm validation),
+    # and sigma 0.1 at seeds 3 and 4 then trailed the recipe (28.9 / 29.3 against 27.4 / 28.5), so
+    # it is not adopted. Rule, fixed before these ran: the dropout round's (better on validation
+    # than 30.2 / 27.7 / 29.7 cm at each of seeds 0-2 and than their mean 29.2), and, read once
+    # seed 4 has run too, better than the recipe's five-seed validation mean (28.7); seed 3 runs
+    # now so that the 15 % bar can be re-read on five-seed test means one round sooner.
+    *(("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=membrane_noise=0.2",
+                    f"seed={s}")) for s in (1, 2, 3)),
 )
 
 
