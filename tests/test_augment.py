@@ -83,3 +83,30 @@ def test_vflip_keeps_stereo_disparity():
     lf, rf = f2[0, 0, :2], f2[0, 0, 2:]
     errs = [float((torch.roll(rf, shifts=s, dims=-1) - lf)[..., 8:-8].abs().sum()) for s in range(-5, 6)]
     assert errs.index(min(errs)) - 5 == d and min(errs) == 0.0
+
+
+def test_drop_thins_counts_binomially_and_keeps_labels():
+    # Integer event counts; a dropped-out sample must be a binomial thinning of its own counts:
+    # never more events, zeros stay zero, one keep probability per sample in 1 - DROP_RATIO, and
+    # the pixel-wise variance of kept counts is n p (1 - p) (a plain rescaling would give 0).
+    from depthsnn.train.augment import DROP_RATIO
+
+    g = torch.Generator().manual_seed(2)
+    frames = torch.randint(0, 4, (B, 1, 4, 32, 32), generator=g).float()
+    frames[:, :, :, :4] = 0.0
+    frames[:, :, :, 4:8] = 20.0  # a block of constant count n = 20 for the variance check
+    depth, mask = torch.rand(B, 32, 32, generator=g) + 1.0, torch.ones(B, 32, 32, dtype=torch.bool)
+    f2, d2, m2 = augment_batch(frames, depth, mask, ["drop"], batch_generator(0, 0, 0))
+    assert torch.equal(d2, depth) and torch.equal(m2, mask)
+    assert torch.equal(f2, f2.round()) and bool((f2 <= frames).all()) and bool((f2[:, :, :, :4] == 0).all())
+    changed = 0
+    for i in range(B):
+        if torch.equal(f2[i], frames[i]):
+            continue
+        changed += 1
+        p = float(f2[i].sum() / frames[i].sum())
+        assert 1 - DROP_RATIO[1] - 0.03 < p < 1 - DROP_RATIO[0] + 0.03
+        block = f2[i, :, :, 4:8].flatten()  # 4 x 32 x 4 = 512 pixels of n = 20
+        pb = float(block.mean()) / 20.0
+        assert abs(float(block.var()) / (20 * pb * (1 - pb)) - 1.0) < 0.25
+    assert 16 < changed < 48

@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--augment", metavar="LIST",
                    help="label-exact training augmentations, comma-separated: auto (default: polarity; "
-                        "plus hflip when monocular), none, vflip, polarity, hflip (monocular only)")
+                        "plus hflip when monocular), none, vflip, polarity, drop (random event drop), "
+                        "hflip (monocular only)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes (DistributedDataParallel via torchrun)")

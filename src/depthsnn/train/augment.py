@@ -7,6 +7,10 @@ together are allowed:
   its sign, so the flipped depth map is the exact label.
 * ``polarity``: ON and OFF swapped in every camera, i.e. the same motion seen on a scene of
   inverted contrast (an edge dark-to-bright becomes bright-to-dark).
+* ``drop``: random event drop (EventDrop's "random drop", Gu et al., IJCAI 2021): each event
+  is dropped independently with a ratio drawn per sample uniformly in :data:`DROP_RATIO`, the
+  same ratio in both cameras. The scene and so the depth map are unchanged; fewer events is what
+  slower motion, a lower-contrast scene or a less sensitive sensor would give.
 * ``hflip``: mirror left-right. Monocular only: mirroring a stereo pair turns positive
   disparities negative, and swapping the cameras to undo that would need the *right* camera's
   depth map, which MVSEC does not have.
@@ -27,7 +31,10 @@ import torch
 
 from ..errors import ConfigError
 
-AUGMENTATIONS = ("vflip", "hflip", "polarity")
+AUGMENTATIONS = ("vflip", "hflip", "polarity", "drop")
+# EventDrop's reference code draws ratios 0.1-0.9 for classification; depth from stereo matches
+# edges between the cameras, so at most half the events go.
+DROP_RATIO = (0.1, 0.5)
 
 
 def resolve_augmentations(names: Sequence[str], cameras: str) -> tuple[str, ...]:
@@ -88,6 +95,15 @@ def augment_batch(
             sel = frames[idx]
             t, c, h, w = sel.shape[1:]
             frames[idx] = sel.reshape(len(idx), t, c // 2, 2, h, w).flip(3).reshape(len(idx), t, c, h, w)
+        elif name == "drop":
+            # Binomial thinning of the counts is, exactly, dropping each event of a pixel's count
+            # independently, without going back to the event stream (the frames are cached). The
+            # draw is on the CPU, where the batch generator lives.
+            sel = frames[idx].cpu()
+            lo, hi = DROP_RATIO
+            keep = 1.0 - (lo + (hi - lo) * torch.rand(len(idx), generator=generator))
+            prob = keep.view(-1, *([1] * (sel.dim() - 1))).expand_as(sel).contiguous()
+            frames[idx] = torch.binomial(sel, prob, generator=generator).to(frames.device, frames.dtype)
         else:  # resolve_augmentations guards this
             raise ConfigError(f"unknown augmentation {name!r}")
     return frames, depth, mask

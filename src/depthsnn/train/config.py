@@ -41,7 +41,7 @@ class TrainConfig:
     ``rate_floor`` > 0 makes a layer firing below that rate cost more, not less, so no layer falls
     silent (:meth:`~depthsnn.models.stats.SpikeRecorder.rate_penalty`). ``max_train_samples`` / ``max_val_samples`` cap the subsets (first N samples) for
     quick runs. ``augment``: label-exact augmentations of the training batches (``auto``,
-    ``none``, ``vflip``, ``polarity``, ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
+    ``none``, ``vflip``, ``polarity``, ``drop`` (random event drop), ``hflip`` monocular only; see :mod:`depthsnn.train.augment`).
     Defaults (8 epochs, batch 2; SNN U-Net lr 3e-3 decayed x0.3 after epochs 6 and 7, binocular
     with weight decay 1e-4 and batch 1; binocular HNN lr 1e-3 decayed after epochs 4 and 6) suit the tiny
     presets on the synthetic set within ~12 minutes of 2 CPU cores; StereoSpike trained its
