@@ -188,6 +188,13 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=membrane_noise=0.2", "seed=4")),
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=membrane_noise=0.3")),
     ("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "model_options=membrane_noise=0.3", "seed=1")),
+    # random event drop (EventDrop, 10-50 % of the events, half the samples) on top of polarity
+    # swaps, three seeds: a regulariser on the input, not on the neurons, for a network that ends
+    # 5-6 cm better on its training scenes than on validation. Rule, fixed before these ran: the
+    # dropout round's (better on validation than 30.2 / 27.7 / 29.7 cm at each of seeds 0-2 and
+    # than their mean 29.2); if adopted, the ANN twin gets the same option (three seeds) and the
+    # SNN seeds 3 and 4 before the 15 % bar is re-read on five-seed test means.
+    *three_seeds("snn-tiny", (*ADOPTED, "weight_decay=0.0001", "batch_size=1", "augment=polarity,drop")),
 )
 
 
