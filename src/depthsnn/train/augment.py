@@ -102,7 +102,7 @@ def augment_batch(
             sel = frames[idx].cpu()
             lo, hi = DROP_RATIO
             keep = 1.0 - (lo + (hi - lo) * torch.rand(len(idx), generator=generator))
-            prob = keep.view(-1, *([1] * (sel.dim() - 1))).expand_as(sel).contiguous()
+            prob = keep.view(-1, *([1] * (sel.dim() - 1))).expand_as(sel)
             frames[idx] = torch.binomial(sel, prob, generator=generator).to(frames.device, frames.dtype)
         else:  # resolve_augmentations guards this
             raise ConfigError(f"unknown augmentation {name!r}")
