@@ -10,7 +10,11 @@ together are allowed:
 * ``drop``: random event drop (EventDrop's "random drop", Gu et al., IJCAI 2021): each event
   is dropped independently with a ratio drawn per sample uniformly in :data:`DROP_RATIO`, the
   same ratio in both cameras. The scene and so the depth map are unchanged; fewer events is what
-  slower motion, a lower-contrast scene or a less sensitive sensor would give.
+  slower motion, a lower-contrast scene or a less sensitive sensor would give. The frames are
+  cached after the encoding's ``max_count`` clip, so with a clip the thinning acts on the clipped
+  count: a pixel with 6 events clipped to 2 keeps about 1 at ratio 1/2, where dropping from the
+  stream and then clipping would keep 2; a fractional clip's fraction is lost (``torch.binomial``
+  draws whole events). Without a clip (the default) it is exact.
 * ``hflip``: mirror left-right. Monocular only: mirroring a stereo pair turns positive
   disparities negative, and swapping the cameras to undo that would need the *right* camera's
   depth map, which MVSEC does not have.
