@@ -98,6 +98,26 @@ def test_max_count_clips(make_sequence):
     )
 
 
+def test_cumulative_presentation_is_the_running_sum(make_sequence):
+    """Step k sees every event from the window's start to the end of bin k: the running sum of the
+    per-bin frames, its last step the single-bin frame of the whole window, clipped afterwards."""
+    ws = make_sequence(num_events=20_000)
+    s = MVSECSequence(ws.root, ws.seq)
+    per_bin = encode_label(s, 5, EncodingConfig(window_ms=200.0, num_bins=4))
+    cum = encode_label(s, 5, EncodingConfig(window_ms=200.0, num_bins=4, presentation="cumulative"))
+    whole = encode_label(s, 5, EncodingConfig(window_ms=200.0, num_bins=1))
+    assert per_bin[1:].sum() > 0 and not np.array_equal(cum, per_bin)
+    for k in range(4):
+        np.testing.assert_array_equal(cum[k], per_bin[: k + 1].sum(axis=0))
+    np.testing.assert_array_equal(cum[-1], whole[0])
+    assert whole.max() > 2
+    clipped = encode_label(s, 5, EncodingConfig(window_ms=200.0, num_bins=4, presentation="cumulative",
+                                                max_count=2.0))
+    np.testing.assert_array_equal(clipped, np.minimum(cum, 2))  # clip after cumulation
+    np.testing.assert_array_equal(  # one bin: the two presentations are the same input
+        encode_label(s, 5, EncodingConfig(window_ms=200.0, presentation="cumulative")), whole)
+
+
 def test_empty_window_gives_zeros(make_sequence):
     ws = make_sequence(num_events=1000)
     s = MVSECSequence(ws.root, ws.seq)
@@ -106,7 +126,8 @@ def test_empty_window_gives_zeros(make_sequence):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"window_ms": 0}, {"num_bins": 0}, {"cameras": "trinocular"}, {"max_count": 0.0}]
+    "kwargs", [{"window_ms": 0}, {"num_bins": 0}, {"cameras": "trinocular"}, {"max_count": 0.0},
+               {"presentation": "stacked"}]
 )
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):

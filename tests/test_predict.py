@@ -50,10 +50,11 @@ def _quantised_events(root):
     return out
 
 
-def _checkpoint(path, modality, seed):
+def _checkpoint(path, modality, seed, presentation="per_bin"):
     torch.manual_seed(seed)
     model = build_model("snn-tiny", modality=modality, **TINY).eval()
-    data = DataConfig(split="synthetic", cameras=modality, num_bins=2, normalize_depth=True)
+    data = DataConfig(split="synthetic", cameras=modality, num_bins=2, normalize_depth=True,
+                      presentation=presentation)
     save_checkpoint(path, model=model.state_dict(), config=to_dict(TrainConfig(model="snn-tiny", data=data)),
                     model_config=to_dict(model.cfg), epoch=1, best_mde=1.0, input_hw=[HEIGHT, WIDTH])
     return path
@@ -194,6 +195,35 @@ def test_nir_file_in_executor_and_simulator(world, tmp_path):
             np.testing.assert_array_equal(depth[k], depth_in_metres(raw, to_m))
         # Same network, float32 summed in another order: close to the checkpoint's maps.
         np.testing.assert_allclose(depth, world["ref"], rtol=1e-3, atol=1e-3)
+
+
+def test_cumulative_presentation_in_checkpoint_nir_and_simulator(world, tmp_path):
+    """A model trained on cumulative frames is fed cumulative frames by predict (from its
+    checkpoint or its NIR file) and by the simulator's data set for a bare NIR file."""
+    from depthsnn.export.api import export_checkpoint
+    from depthsnn.simulate.pipeline import load_network, open_dataset
+
+    ckpt = _checkpoint(tmp_path / "cum.pt", "binocular", 0, presentation="cumulative")  # world's weights
+    ref, ref_frames, _ = _evaluate_reference(ckpt, world["copy"], "binocular")
+    # Independent of the cumulative code: the running sum of evaluate's per-bin frames.
+    np.testing.assert_array_equal(ref_frames, np.cumsum(world["ref_frames"], axis=1))
+    assert not np.allclose(ref, world["ref"], atol=1e-3)  # the presentation changes the output
+    res_dir = tmp_path / "ckpt"
+    predict_recording(ckpt, world["files"]["evt3"], res_dir, PredictOptions(video_frames=0), progress=False)
+    depth, _, attrs = _read_depth(res_dir)
+    assert attrs["presentation"] == "cumulative"
+    assert np.array_equal(depth.view(np.uint32), ref.view(np.uint32))
+    manifest = export_checkpoint(ckpt, tmp_path / "exp", "nir", verify=False, say=lambda *_: None)
+    nir_path = tmp_path / "exp" / manifest["files"][0]["path"]
+    predict_recording(nir_path, world["files"]["evt3"], tmp_path / "nir", PredictOptions(video_frames=0),
+                      progress=False)
+    np.testing.assert_allclose(_read_depth(tmp_path / "nir")[0], ref, rtol=1e-3, atol=1e-3)
+    net = load_network(nir_path)
+    assert net.data is None
+    ds = open_dataset(net, world["base"] / "synth", "synthetic", "test")
+    per_bin = EventDepthDataset.from_config(DataConfig(root=str(world["base"] / "synth"), split="synthetic",
+                                                       num_bins=2), "test")
+    np.testing.assert_array_equal(ds.arrays(0)[0], np.cumsum(per_bin.arrays(0)[0], axis=0))
 
 
 def test_monocular_model_reads_one_camera(world, tmp_path):

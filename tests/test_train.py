@@ -199,6 +199,16 @@ def test_overrides_are_checked_together_in_any_order(order):
         load_config(TrainConfig, None, ["epochs=3", "epochs=0"])
     with pytest.raises(ConfigError, match=r"unknown option data\.nope"):
         load_config(TrainConfig, None, ["data.nope=1"])
+    # the data options' own checks surface as config errors, not tracebacks
+    with pytest.raises(ConfigError, match="data: presentation must be one of per_bin, cumulative"):
+        load_config(TrainConfig, None, ["data.presentation=stacked"])
+    with pytest.raises(ConfigError, match="data: num_bins must be >= 1"):
+        load_config(TrainConfig, None, ["data.num_bins=0"])
+    # event drop thins per-bin counts: refused on running sums, allowed on one bin or per bin
+    with pytest.raises(ConfigError, match="augment 'drop' thins per-bin counts"):
+        load_config(TrainConfig, None, ["augment=drop", "data.presentation=cumulative", "data.num_bins=2"][::order])
+    for ok_set in (["data.presentation=cumulative", "data.num_bins=1"], ["data.num_bins=2"]):
+        load_config(TrainConfig, None, ["augment=drop", *ok_set])
     with pytest.raises(ConfigError, match="epochs is not a table of options"):
         load_config(TrainConfig, None, ["epochs.x=1"])
 

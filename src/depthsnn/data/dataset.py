@@ -69,6 +69,7 @@ class DataConfig:
     cameras: str = EncodingConfig.cameras
     rectify: bool = EncodingConfig.rectify
     max_count: float | None = EncodingConfig.max_count
+    presentation: str = EncodingConfig.presentation
     normalize_depth: bool = DepthConfig.normalize
     d_max: float = DepthConfig.d_max
     alpha: float = DepthConfig.alpha
@@ -78,7 +79,8 @@ class DataConfig:
     clip_max: float | None = DepthConfig.clip_max
 
     def encoding(self) -> EncodingConfig:
-        return EncodingConfig(self.window_ms, self.num_bins, self.cameras, self.rectify, self.max_count)
+        return EncodingConfig(self.window_ms, self.num_bins, self.cameras, self.rectify, self.max_count,
+                              self.presentation)
 
     def to_metres(self):
         """Converter from network units to metres: None when depth is in metres, else the inverse

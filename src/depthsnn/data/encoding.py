@@ -5,6 +5,12 @@ first. The window of label ``i`` is ``[t_i - window, t_i)``. With ``T = num_bins
 into ``T`` equal sub-windows with edges ``e_k = t0 + k * (t1 - t0) / T``; bin ``k`` holds
 ``e_k <= t < e_{k+1}``, so an event exactly on an inner edge goes to the later bin and the last
 edge (the label time) is exclusive. Binning is a single ``np.bincount`` (no per-event loop).
+
+Presentation (:func:`present`): ``per_bin`` feeds step ``k`` the events of bin ``k``;
+``cumulative`` feeds it every event from the window's start to the end of bin ``k`` (the running
+sum of the bins: the "cumulative stacking" of MSS-DepthNet, a multi-step SNN on MVSEC), so
+the last step always sees the whole window, as ``T = 1`` does. The ``max_count`` clip applies
+after cumulation, to what the network is fed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 from .mvsec import EventArrays, MVSECSequence
 
 CAMERA_MODES = {"binocular": ("left", "right"), "monocular": ("left",)}
+PRESENTATIONS = ("per_bin", "cumulative")
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class EncodingConfig:
     ``cameras``: ``"binocular"`` (left + right, 4 channels) or ``"monocular"`` (left, 2 channels).
     ``rectify``: map events through the calibration's x/y maps (depth maps are rectified).
     ``max_count``: clip per-pixel counts to this value (``None``: raw counts).
+    ``presentation``: ``per_bin`` (step k sees bin k) or ``cumulative`` (step k sees bins 0..k).
     """
 
     window_ms: float = 50.0
@@ -34,6 +42,7 @@ class EncodingConfig:
     cameras: str = "binocular"
     rectify: bool = True
     max_count: float | None = None
+    presentation: str = "per_bin"
 
     def __post_init__(self) -> None:
         if not self.window_ms > 0:
@@ -44,6 +53,8 @@ class EncodingConfig:
             raise ValueError(f"cameras must be one of {sorted(CAMERA_MODES)}, got {self.cameras!r}")
         if self.max_count is not None and not self.max_count > 0:
             raise ValueError(f"max_count must be > 0 or None, got {self.max_count}")
+        if self.presentation not in PRESENTATIONS:
+            raise ValueError(f"presentation must be one of {', '.join(PRESENTATIONS)}, got {self.presentation!r}")
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -112,7 +123,14 @@ def encode_window(seq: MVSECSequence, t_end: float, cfg: EncodingConfig) -> np.n
     for cam in cfg.camera_names:
         ev = seq.window_events(cam, t_start, t_end, rectify=cfg.rectify)
         parts.append(encode_events(ev, t_start, t_end, cfg.num_bins, seq.height, seq.width))
-    frames = np.concatenate(parts, axis=1)
+    return present(np.concatenate(parts, axis=1), cfg)
+
+
+def present(frames: np.ndarray, cfg: EncodingConfig) -> np.ndarray:
+    """Per-bin counts ``[T, C, H, W]`` -> what the network is fed: cumulated over the bins when
+    ``cfg.presentation`` is ``cumulative``, then clipped to ``cfg.max_count``. In place."""
+    if cfg.presentation == "cumulative":
+        np.cumsum(frames, axis=0, out=frames)
     if cfg.max_count is not None:
         np.minimum(frames, np.float32(cfg.max_count), out=frames)
     return frames

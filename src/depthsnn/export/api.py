@@ -95,7 +95,8 @@ def verify_nir_roundtrip(graph, path: Path, num_bins: int, seed: int = 0) -> dic
 def input_options(data) -> dict[str, Any]:
     """The data options a NIR file needs to be fed and read without its checkpoint
     (``depthsnn predict``): window, encoding and the depth units of the output."""
-    keys = ("window_ms", "num_bins", "cameras", "rectify", "max_count", "normalize_depth", "d_max", "alpha")
+    keys = ("window_ms", "num_bins", "cameras", "rectify", "max_count", "presentation", "normalize_depth", "d_max",
+            "alpha")
     return {k: getattr(data, k) for k in keys}
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.calibration import StereoCalibration, calib_dir_for, load_calibration
-from ..data.encoding import bin_events
+from ..data.encoding import bin_events, present
 from ..data.mvsec import rectify_columns
 from ..data.recordings import iter_windows, open_recording, validated, window_count
 from ..data.recordings.arrays import MVSECDataReader
@@ -167,7 +167,8 @@ def predict_recording(model: str | Path | Predictor, events: Sequence[str | Path
     sources = [r.describe() for r in readers.values()]
     attrs = {"model": str(pred.source), "model_name": pred.name, "engine": pred.engine,
              "events": [str(Path(e)) for e in events], "window_ms": enc.window_ms, "rate_hz": opts.rate_hz,
-             "num_bins": enc.num_bins, "cameras": enc.cameras, "rectified": calib is not None and enc.rectify,
+             "num_bins": enc.num_bins, "presentation": enc.presentation, "cameras": enc.cameras,
+             "rectified": calib is not None and enc.rectify,
              "recording_size": [rw, rh], "window": "[t - window, t) for each depth_ts t"}
     views: list[SampleView] = []
     t0 = time.perf_counter()
@@ -185,9 +186,7 @@ def predict_recording(model: str | Path | Predictor, events: Sequence[str | Path
                     r = rectify_columns(ev.x, ev.y, ev.t, ev.p, rw, rh, xm, ym)
                     parts.append(bin_events(r.x, r.y, r.t, r.p, win.t_start, win.t_end, enc.num_bins,
                                             spec.height, spec.width))
-                frames = np.concatenate(parts, axis=1)
-                if enc.max_count is not None:
-                    np.minimum(frames, np.float32(enc.max_count), out=frames)
+                frames = present(np.concatenate(parts, axis=1), enc)
                 depth = pred(frames)[:oh, :ow]
                 dst.append(depth, win.t_end)
                 if len(views) < opts.video_frames:

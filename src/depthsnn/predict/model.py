@@ -56,12 +56,13 @@ class Predictor:
             return depth_in_metres(self.run(torch.from_numpy(frames)), self.to_metres)
 
 
-def _encoding(window_ms: float, num_bins: int, channels: int, rectify: bool, max_count) -> EncodingConfig:
+def _encoding(window_ms: float, num_bins: int, channels: int, rectify: bool, max_count,
+              presentation: str = EncodingConfig.presentation) -> EncodingConfig:
     cameras = {2 * len(c): m for m, c in CAMERA_MODES.items()}.get(channels)
     if cameras is None:
         raise ConfigError(f"the model takes {channels} input channels; expected 2 (monocular) or 4 (binocular)")
     return EncodingConfig(window_ms=window_ms, num_bins=num_bins, cameras=cameras, rectify=rectify,
-                          max_count=max_count)
+                          max_count=max_count, presentation=presentation)
 
 
 def load_predictor(path: str | Path, *, engine: str = "auto", device: str = "cpu",
@@ -95,7 +96,8 @@ def _checkpoint_predictor(path: Path, device: str, window_ms: float | None) -> P
     model, cfg, ckpt = model_from_checkpoint(path, dev)
     h, w = (int(v) for v in (ckpt.get("input_hw") or (260, 346)))
     d = cfg.data
-    enc = _encoding(window_ms or d.window_ms, d.num_bins, model.cfg.channels, d.rectify, d.max_count)
+    enc = _encoding(window_ms or d.window_ms, d.num_bins, model.cfg.channels, d.rectify, d.max_count,
+                    d.presentation)
 
     def run(frames: torch.Tensor) -> torch.Tensor:
         return predict_depth(model, frames[None].to(dev))[0]
@@ -116,16 +118,18 @@ def _graph_predictor(path: Path, engine: str, is_nir: bool, window_ms: float | N
     stored = (graph.metadata.get("data") or {}) if is_nir else {}
     if net.data is not None:  # a checkpoint's graph: its own training options
         d = net.data
-        opts = {"window_ms": d.window_ms, "rectify": d.rectify, "max_count": d.max_count}
+        opts = {"window_ms": d.window_ms, "rectify": d.rectify, "max_count": d.max_count,
+                "presentation": d.presentation}
         to_m = net.to_metres
     else:
         opts = {"window_ms": stored.get("window_ms", EncodingConfig.window_ms),
-                "rectify": stored.get("rectify", True), "max_count": stored.get("max_count")}
+                "rectify": stored.get("rectify", True), "max_count": stored.get("max_count"),
+                "presentation": stored.get("presentation", EncodingConfig.presentation)}
         norm = stored.get("normalize_depth") if normalized_depth is None else normalized_depth
         to_m = (functools.partial(denormalize_depth, d_max=stored.get("d_max", 10.0), alpha=stored.get("alpha", 3.7))
                 if norm else None)
     enc = _encoding(window_ms or opts["window_ms"], net.num_bins, graph.input.shape[0], opts["rectify"],
-                    opts["max_count"])
+                    opts["max_count"], opts["presentation"])
     shape = graph.input.shape
     if engine == "executor":
         ex = GraphExecutor(graph)

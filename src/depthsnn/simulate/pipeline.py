@@ -81,7 +81,12 @@ def load_network(path: str | Path, *, dt: float = DEFAULT_DT, normalized_depth: 
 
 def open_dataset(net: Network, data_root: str | Path | None, split: str | None, subset: str) -> EventDepthDataset:
     """The data set to simulate on: the training data options, with root/split overridable."""
-    data = net.data or DataConfig(root="data/synthetic", split="synthetic", num_bins=net.num_bins)
+    if net.data is not None:
+        data = net.data
+    else:  # a NIR file: the encoding options its export stored, so it is fed as it was trained
+        stored = net.graph.metadata.get("data") or {}
+        keep = {k: stored[k] for k in ("window_ms", "rectify", "max_count", "presentation") if k in stored}
+        data = DataConfig(root="data/synthetic", split="synthetic", num_bins=net.num_bins, **keep)
     changes = {}
     if data_root is not None:
         changes["root"] = str(data_root)

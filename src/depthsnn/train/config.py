@@ -115,7 +115,16 @@ class TrainConfig:
         for ok, problem in checks:
             if not ok:
                 raise ConfigError(problem)
-        resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
+        try:  # the data options' own checks, as a config error at load time
+            self.data.encoding(), self.data.depth()
+        except ValueError as e:
+            raise ConfigError(f"data: {e}") from None
+        augs = resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
+        if "drop" in augs and self.data.presentation == "cumulative" and self.data.num_bins > 1:
+            # Thinning each cumulative frame on its own drops an event from one step and keeps it
+            # in the next: not event drop, and the steps stop being running sums.
+            raise ConfigError("augment 'drop' thins per-bin counts; with data.presentation=cumulative the "
+                              "frames are running sums, so it would not drop events: use per_bin or drop 'drop'")
         mc = self.model_config()
         if self.distill_features > 0 and mc.arch != "unet":
             raise ConfigError(f"feature distillation needs a U-Net student: {self.model} is arch {mc.arch!r}")
