@@ -89,6 +89,10 @@ def test_teacher_that_cannot_teach_is_a_one_line_error(tiny_synth, tiny_checkpoi
     load_teacher(ann, 1.0, dataclasses.replace(data, num_bins=5), cpu)
     with pytest.raises(ConfigError, match="teacher takes 2 time bins, the student 5"):
         load_teacher(snn, 1.0, dataclasses.replace(data, num_bins=5), cpu)
+    # ... but not from running sums: summed again they would count the early events twice.
+    with pytest.raises(ConfigError, match="teacher is fed 2 per_bin bins, the student 2 cumulative"):
+        load_teacher(ann, 1.0, dataclasses.replace(data, num_bins=2, presentation="cumulative"), cpu)
+    load_teacher(ann, 1.0, dataclasses.replace(data, num_bins=1, presentation="cumulative"), cpu)
     # From the command line: exit 2, one line naming the file, nothing written.
     out = tmp_path / "cli"
     code = main(["train", "--data", str(tiny_synth), "--out", str(out), "--epochs", "1", "--quiet",
