@@ -82,6 +82,12 @@ class DataConfig:
         return EncodingConfig(self.window_ms, self.num_bins, self.cameras, self.rectify, self.max_count,
                               self.presentation)
 
+    @property
+    def running_sums(self) -> bool:
+        """Whether the frames are running sums over more than one bin (cumulative presentation;
+        with one bin both presentations are the same input)."""
+        return self.presentation == "cumulative" and self.num_bins > 1
+
     def to_metres(self):
         """Converter from network units to metres: None when depth is in metres, else the inverse
         of the log normalisation (``denormalize_depth`` with ``d_max`` and ``alpha``)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.dataset import DataConfig
 from ..data.depth import denormalize_depth
 from ..data.encoding import CAMERA_MODES, EncodingConfig
 from ..device import resolve_device
@@ -86,7 +87,7 @@ def load_predictor(path: str | Path, *, engine: str = "auto", device: str = "cpu
         raise ConfigError("a NIR file runs in the executor or the simulator, not as a torch model", path)
     if engine == "torch":
         return _checkpoint_predictor(path, device, window_ms)
-    return _graph_predictor(path, engine, is_nir, window_ms, normalized_depth)
+    return _graph_predictor(path, engine, window_ms, normalized_depth)
 
 
 def _checkpoint_predictor(path: Path, device: str, window_ms: float | None) -> Predictor:
@@ -105,31 +106,27 @@ def _checkpoint_predictor(path: Path, device: str, window_ms: float | None) -> P
     return Predictor(str(ckpt.get("name") or cfg.model), path, "torch", InputSpec(enc, h, w), d.to_metres(), run)
 
 
-def _graph_predictor(path: Path, engine: str, is_nir: bool, window_ms: float | None,
+def _graph_predictor(path: Path, engine: str, window_ms: float | None,
                      normalized_depth: bool | None) -> Predictor:
     from ..export.executor import GraphExecutor
     from ..export.graph import host_output
     from ..simulate.engine import EventSimulator
-    from ..simulate.pipeline import load_network, pad_frames
+    from ..simulate.pipeline import load_network, pad_frames, stored_encoding
 
     net = load_network(path, normalized_depth=bool(normalized_depth))
     graph = net.graph
     h, w = net.input_hw
-    stored = (graph.metadata.get("data") or {}) if is_nir else {}
     if net.data is not None:  # a checkpoint's graph: its own training options
         d = net.data
-        opts = {"window_ms": d.window_ms, "rectify": d.rectify, "max_count": d.max_count,
-                "presentation": d.presentation}
         to_m = net.to_metres
-    else:
-        opts = {"window_ms": stored.get("window_ms", EncodingConfig.window_ms),
-                "rectify": stored.get("rectify", True), "max_count": stored.get("max_count"),
-                "presentation": stored.get("presentation", EncodingConfig.presentation)}
+    else:  # a NIR file: the options its export stored
+        d = DataConfig(**stored_encoding(graph))
+        stored = graph.metadata.get("data") or {}
         norm = stored.get("normalize_depth") if normalized_depth is None else normalized_depth
         to_m = (functools.partial(denormalize_depth, d_max=stored.get("d_max", 10.0), alpha=stored.get("alpha", 3.7))
                 if norm else None)
-    enc = _encoding(window_ms or opts["window_ms"], net.num_bins, graph.input.shape[0], opts["rectify"],
-                    opts["max_count"], opts["presentation"])
+    enc = _encoding(window_ms or d.window_ms, net.num_bins, graph.input.shape[0], d.rectify, d.max_count,
+                    d.presentation)
     shape = graph.input.shape
     if engine == "executor":
         ex = GraphExecutor(graph)

@@ -79,14 +79,21 @@ def load_network(path: str | Path, *, dt: float = DEFAULT_DT, normalized_depth: 
                    cfg.data.num_bins, cfg.data, to_metres_fn(cfg), path)
 
 
+def stored_encoding(graph: NetGraph) -> dict:
+    """The encoding options (as :class:`DataConfig` fields) that a NIR file's export stored in its
+    ``data`` metadata (``depthsnn.export.api.input_options``): those present, the rest left to the
+    defaults. ``num_bins`` comes from the graph's own metadata (:attr:`Network.num_bins`)."""
+    stored = graph.metadata.get("data") or {}
+    return {k: stored[k] for k in ("window_ms", "rectify", "max_count", "presentation") if k in stored}
+
+
 def open_dataset(net: Network, data_root: str | Path | None, split: str | None, subset: str) -> EventDepthDataset:
     """The data set to simulate on: the training data options, with root/split overridable."""
     if net.data is not None:
         data = net.data
-    else:  # a NIR file: the encoding options its export stored, so it is fed as it was trained
-        stored = net.graph.metadata.get("data") or {}
-        keep = {k: stored[k] for k in ("window_ms", "rectify", "max_count", "presentation") if k in stored}
-        data = DataConfig(root="data/synthetic", split="synthetic", num_bins=net.num_bins, **keep)
+    else:  # a NIR file: fed as it was trained, by the encoding options its export stored
+        data = DataConfig(root="data/synthetic", split="synthetic", num_bins=net.num_bins,
+                          **stored_encoding(net.graph))
     changes = {}
     if data_root is not None:
         changes["root"] = str(data_root)

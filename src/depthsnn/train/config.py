@@ -120,7 +120,7 @@ class TrainConfig:
         except ValueError as e:
             raise ConfigError(f"data: {e}") from None
         augs = resolve_augmentations(self.augment, self.data.cameras)  # fail at load time, not mid-run
-        if "drop" in augs and self.data.presentation == "cumulative" and self.data.num_bins > 1:
+        if "drop" in augs and self.data.running_sums:
             # Thinning each cumulative frame on its own drops an event from one step and keeps it
             # in the next: not event drop, and the steps stop being running sums.
             raise ConfigError("augment 'drop' thins per-bin counts; with data.presentation=cumulative the "

@@ -126,9 +126,9 @@ class Teacher:
         return self.weight * terms.total, features
 
 
-def _fed(data) -> tuple[int, str]:
-    """How a network's frames are built: bins and presentation (one bin is the same either way)."""
-    return data.num_bins, data.presentation if data.num_bins > 1 else "per_bin"
+def _fed(data) -> str:
+    """How a network's frames are built, for messages: bins and presentation."""
+    return f"{data.num_bins} {'cumulative' if data.running_sums else 'per_bin'}"
 
 
 def load_teacher(path: str | Path, weight: float, student_data, device: torch.device,
@@ -151,12 +151,11 @@ def load_teacher(path: str | Path, weight: float, student_data, device: torch.de
     if td.num_bins != student_data.num_bins and not (mc.kind == "ann" and mc.ann_time == "sum"):
         raise ConfigError(f"teacher takes {td.num_bins} time bins, the student {student_data.num_bins} "
                           "(only an ANN that sums its bins can teach another bin count)", path)
-    if _fed(td) != _fed(student_data) and "cumulative" in (_fed(td)[1], _fed(student_data)[1]):
+    if (td.running_sums or student_data.running_sums) and _fed(td) != _fed(student_data):
         # The teacher is fed the student's frames: running sums summed again (or per-bin frames read
         # as running sums) are another input than the one it was trained on.
-        raise ConfigError(f"teacher is fed {_fed(td)[0]} {_fed(td)[1]} bins, the student "
-                          f"{_fed(student_data)[0]} {_fed(student_data)[1]} (cumulative frames teach only "
-                          "a teacher trained on the same cumulative bins)", path)
+        raise ConfigError(f"teacher is fed {_fed(td)} bins, the student {_fed(student_data)} (cumulative "
+                          "frames teach only a teacher trained on the same cumulative bins)", path)
     for p in model.parameters():
         p.requires_grad_(False)
     return Teacher(model.eval(), path, weight, feature_weight)
