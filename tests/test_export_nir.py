@@ -383,6 +383,50 @@ def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     assert _spike_agreement(model, folded, x) > 0.999
 
 
+def test_biased_spiking_unet_exports_with_exact_spikes_at_one_step(tmp_path):
+    """bias=True in a spiking U-Net (one time bin): every conv, the heads' included, carries its
+    bias into the NIR graph, the simulator's executor fires the spikes spikingjelly fires, and the
+    bias acts as the threshold shift it stands for (an IF layer fed Wx + b fires where Wx >= 1 - b)."""
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", bias=True).eval()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.4)
+    # [T = 1, B = 2, C, H, W]: one step, two samples
+    x = (torch.rand(1, 2, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (1, 2, 4, 32, 48)).float()
+    graph = _assert_parity(model, x, tmp_path / "bias.nir")
+    convs = graph.of_op("conv")
+    assert convs and all(n.params["bias"] is not None for n in convs)
+    assert any(n.name.startswith("heads.") for n in convs)
+    for n in convs:
+        assert np.array_equal(n.params["bias"], model.core.get_submodule(n.name).bias.detach().numpy())
+    # Independent expectation for the first layer: threshold 1 - b on the bias-free convolution.
+    unit = model.core.bottom
+    with torch.no_grad():
+        wx = F.conv2d(x[0], unit.conv.weight, None, padding=unit.conv.padding)
+        expect = (wx >= 1.0 - unit.conv.bias[None, :, None, None]).float()
+        functional.reset_net(model)
+        got = unit(x)[0]
+    assert torch.equal(got, expect)
+    assert 0 < expect.mean() < 1
+
+
+def test_bias_is_refused_where_it_is_not_a_threshold_shift():
+    """The vendor chain (portable) takes no bias, and a spiking net with one needs one time bin."""
+    from depthsnn.config import ConfigError, load_config
+    from depthsnn.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="not arch 'portable'"):
+        build_model("snn-portable-tiny", bias=True)
+    with pytest.raises(ConfigError, match="bias in a spiking network needs data.num_bins = 1"):
+        load_config(TrainConfig, None, ["model_options=bias=true", "data.num_bins=2"])
+    ok = load_config(TrainConfig, None, ["model_options=bias=true", "data.num_bins=1"])
+    assert ok.model_config().bias
+    assert load_config(TrainConfig, None, ["model=ann-tiny", "model_options=bias=true", "data.num_bins=2"])
+
+
 def _randomise_gains(model) -> None:
     """Trained-looking learnable thresholds: per-channel gains from about 0.5 to 2."""
     from depthsnn.models.threshold_gain import ThresholdGain

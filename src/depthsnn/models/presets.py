@@ -69,6 +69,11 @@ class ModelConfig:
     stride-2 convs, ``residual_blocks`` plain convs at the bottom, transposed-conv decoder with
     additive skips, 8-bit quantised ReLU activations and 8-bit weights (quantisation-aware);
     ``bias`` is allowed (Akida IPv2 convolutions take an 8-bit shifted bias).
+    ``bias``: a learnable bias in every convolution (the heads' included) unless a norm replaces
+    it. For spiking U-Nets an option for one time bin only (checked by the training
+    configuration): an IF neuron fed ``Wx + b`` from a zero state fires where ``Wx >= threshold -
+    b``, a learnable per-channel threshold shift (ReActNet's learnable-threshold sign, Liu et al.,
+    ECCV 2020), which the ANN twin's folded batch norm has and a bias-free SNN lacks.
     ``init_gain``: hidden conv weights are drawn from N(0, init_gain**2 / fan_in); None
     means 2.5 for spiking kinds (so that a freshly built network fires at a few to ~20 %
     per layer instead of falling silent with PyTorch's default init, which stalls
@@ -145,10 +150,12 @@ class ModelConfig:
                 f"hnn_analog must be relu or identity, got {self.hnn_analog!r}",
             ),
             (self.ann_time in ("sum", "steps"), f"ann_time must be sum or steps, got {self.ann_time!r}"),
-            # Spiking convs carry no bias: a bias is a constant input current that fires
-            # neurons without events, and StereoSpike has none.
-            (not self.bias or self.kind == "ann" or self.arch == "akida2",
-             "bias is only allowed for kind 'ann' (and arch 'akida2')"),
+            # A spiking conv's bias is a constant input current: at T = 1 (one step from a zero
+            # state) a per-channel threshold shift, at T > 1 a current every step that fires
+            # neurons without events (the training configuration refuses that). StereoSpike has
+            # none; the spiking U-Net takes it as an option, the vendor chains (portable) do not.
+            (not self.bias or self.kind == "ann" or self.arch in ("akida2", "unet"),
+             f"bias is only allowed for kind 'ann', a spiking U-Net and arch 'akida2', not arch {self.arch!r}"),
             (self.norm in NORMS, f"norm must be {', '.join(NORMS)}, got {self.norm!r}"),
             (self.norm == "none" or self.arch == "unet",  # every ANN is a U-Net (checked below)
              f"norm={self.norm} is for the U-Net (kind 'ann', or a spiking U-Net), not arch {self.arch!r}"),
