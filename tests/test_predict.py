@@ -226,6 +226,40 @@ def test_cumulative_presentation_in_checkpoint_nir_and_simulator(world, tmp_path
     np.testing.assert_array_equal(ds.arrays(0)[0], np.cumsum(per_bin.arrays(0)[0], axis=0))
 
 
+def test_onnx_export_carries_the_input_options(world, tmp_path):
+    """The ONNX files carry the NIR file's input options (``depthsnn.data``): a consumer with only
+    an .onnx file reads the presentation and depth units from it, builds cumulative frames and
+    gets evaluate's depth in onnxruntime."""
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from depthsnn.export.api import export_checkpoint
+    from depthsnn.export.nir_io import read_nir
+
+    ckpt = _checkpoint(tmp_path / "cum.pt", "binocular", 0, presentation="cumulative")
+    ref, _, _ = _evaluate_reference(ckpt, world["copy"], "binocular")
+    manifest = export_checkpoint(ckpt, tmp_path / "exp", "nir,onnx", verify=False, say=lambda *_: None)
+    paths = {f["path"]: tmp_path / "exp" / f["path"] for f in manifest["files"]}
+    nir_data = read_nir(next(p for n, p in paths.items() if n.endswith(".nir"))).metadata["data"]
+    onnx_files = [p for n, p in paths.items() if n.endswith(".onnx")]
+    assert len(onnx_files) == 2  # unrolled and step
+    for p in onnx_files:
+        meta = {m.key: json.loads(m.value) for m in onnx.load(str(p)).metadata_props}
+        assert meta["depthsnn.data"] == {k: (list(v) if isinstance(v, tuple) else v) for k, v in nir_data.items()}
+    unrolled = next(p for p in onnx_files if ".step." not in p.name)
+    data = DataConfig(**{m.key.removeprefix("depthsnn."): json.loads(m.value)
+                         for m in onnx.load(str(unrolled)).metadata_props}["data"])
+    assert data.presentation == "cumulative" and data.num_bins == 2
+    # Evaluate's per-bin frames (the per-bin reference's), presented as the metadata says.
+    frames = np.cumsum(world["ref_frames"], axis=1).astype(np.float32)
+    sess = ort.InferenceSession(str(unrolled))
+    depth = sess.run(["depth"], {"frames": frames})[0]
+    got = np.stack([depth_in_metres(torch.from_numpy(d), data.to_metres()) for d in depth])
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+
+
 def test_monocular_model_reads_one_camera(world, tmp_path):
     mono = _checkpoint(tmp_path / "mono.pt", "monocular", 1)
     ref, _, _ = _evaluate_reference(mono, world["copy"], "monocular")

@@ -176,13 +176,14 @@ def export_checkpoint(
         portability, dialect_files = check_portability(graph, path, out, name, reader_check, say)
         files += dialect_files
     if "onnx" in fmts:
+        data = input_options(cfg.data)  # as in the NIR file: a standalone consumer's input recipe
         if kind == "ann":
-            infos = [export_ann_onnx(model, out / f"{name}.onnx", hw, T, opset, verify=verify)]
+            infos = [export_ann_onnx(model, out / f"{name}.onnx", hw, T, opset, verify=verify, data=data)]
         else:
             infos = [export_snn_onnx(model, out / f"{name}.onnx", hw, T, opset, form="snn-unrolled", dt=dt,
-                                     verify=verify),
+                                     verify=verify, data=data),
                      export_snn_onnx(model, out / f"{name}.step.onnx", hw, T, opset, form="snn-step", dt=dt,
-                                     verify=verify)]
+                                     verify=verify, data=data)]
         for info in infos:
             d = info.to_dict()
             d["path"] = Path(d["path"]).name

@@ -113,6 +113,7 @@ def export_ann_onnx(
     *,
     verify: bool = True,
     tol: float = DEFAULT_TOL,
+    data: dict[str, Any] | None = None,
 ) -> OnnxExportInfo:
     """Export an ANN :class:`~depthsnn.models.DepthNet` to ONNX (form ``ann``).
 
@@ -120,7 +121,10 @@ def export_ann_onnx(
     Batch norms are folded and ``weight_transform(name, weight)`` is applied to every conv
     weight first (see :func:`~depthsnn.export.onnx_modules.prepared_copy`). With ``verify``
     the file is run in onnxruntime against the (transformed) torch model on random input and
-    :class:`ParityError` is raised if they differ by more than ``tol``.
+    :class:`ParityError` is raised if they differ by more than ``tol``. ``data``: the input
+    options (window, encoding, presentation, depth units; :func:`depthsnn.export.api.input_options`)
+    stored as the file's ``depthsnn.data`` metadata, so a consumer without the checkpoint or the
+    manifest can build its input.
     """
     cfg = _depthnet_cfg(model)
     if cfg.kind != "ann":
@@ -134,7 +138,7 @@ def export_ann_onnx(
     dyn = {"frames": {0: "batch"}, "depth": {0: "batch"}}
 
     return _export(wrapper, (example,), path, "ann", opset, ["frames"], ["depth"], dyn, num_bins, hw, phw,
-                   cfg=cfg, model=m if verify else None, tol=tol)
+                   cfg=cfg, model=m if verify else None, tol=tol, data=data)
 
 
 def export_snn_onnx(
@@ -150,6 +154,7 @@ def export_snn_onnx(
     dt: float = DEFAULT_DT,
     verify: bool = True,
     tol: float = DEFAULT_TOL,
+    data: dict[str, Any] | None = None,
 ) -> OnnxExportInfo:
     """Export an SNN or HNN :class:`~depthsnn.models.DepthNet` to ONNX.
 
@@ -159,6 +164,7 @@ def export_snn_onnx(
     Both are traced from a :class:`GraphExecutor` of ``from_model(core, padded size, dt)``.
     With ``verify`` the export is run in onnxruntime against the spikingjelly model (DepthNet
     forward) on random event counts; :class:`ParityError` if the depth differs by > ``tol``.
+    ``data``: the input options stored as ``depthsnn.data`` metadata, as for :func:`export_ann_onnx`.
     """
     cfg = _depthnet_cfg(model)
     if cfg.kind == "ann":
@@ -180,7 +186,7 @@ def export_snn_onnx(
         example = _example(cfg, num_bins, hw, spiking=True)
         dyn = {"frames": {0: "batch"}, "depth": {0: "batch"}}
         return _export(wrapper, (example,), path, form, opset, ["frames"], ["depth"], dyn, num_bins, hw, phw,
-                       cfg=cfg, model=ref, tol=tol, state_nodes=state_nodes)
+                       cfg=cfg, model=ref, tol=tol, state_nodes=state_nodes, data=data)
     wrapper = StepSnn(executor, with_spikes).eval()
     x = _example(cfg, 1, phw, spiking=True)[:, 0]
     states = executor.init_state(x.shape[0])
@@ -189,7 +195,7 @@ def export_snn_onnx(
                  *(f"spikes_{j}" for j in range(len(wrapper.spike_nodes)))]
     dyn = {name: {0: "batch"} for name in in_names + out_names}
     return _export(wrapper, (x, *states), path, form, opset, in_names, out_names, dyn, num_bins, hw, phw,
-                   cfg=cfg, model=ref, tol=tol, state_nodes=state_nodes, spike_nodes=wrapper.spike_nodes)
+                   cfg=cfg, model=ref, tol=tol, state_nodes=state_nodes, spike_nodes=wrapper.spike_nodes, data=data)
 
 
 def check_onnx(path: str | Path, limit: int | None = None) -> onnx.ModelProto:
@@ -342,7 +348,7 @@ def verify_export(
 
 
 def _export(wrapper, args, path, form, opset, in_names, out_names, dyn, num_bins, hw, phw, *,
-            cfg, model, tol, state_nodes=(), spike_nodes=()) -> OnnxExportInfo:
+            cfg, model, tol, state_nodes=(), spike_nodes=(), data=None) -> OnnxExportInfo:
     path = Path(path)
     start = time.perf_counter()
     # The atomic temp name ends in .tmp: fine, the TorchScript exporter, onnx.load and
@@ -361,6 +367,8 @@ def _export(wrapper, args, path, form, opset, in_names, out_names, dyn, num_bins
         meta = {"form": form, "num_bins": num_bins, "input_hw": list(hw), "padded_hw": list(phw),
                 "state_nodes": list(state_nodes), "spike_nodes": list(spike_nodes),
                 "model_config": dataclasses.asdict(cfg)}
+        if data is not None:
+            meta["data"] = data
         for k, v in meta.items():
             proto.metadata_props.add(key=f"depthsnn.{k}", value=json.dumps(v))
         proto.producer_name = "depthsnn"
