@@ -66,7 +66,9 @@ _SNN_UNET = Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0
 # validation at each of seeds 0-2, mean 29.7 vs 29.2 cm ("snn-gap-penalty2"). A decay of x0.1
 # instead of x0.3 was worse at two seeds of three, mean 29.8 ("snn-gap-gamma01"). T = 2 with the
 # bins presented cumulatively (data.presentation) was worse at every seed, mean 32.6
-# ("snn-gap-cumulative"), so the recipe keeps T = 1.
+# ("snn-gap-cumulative"), so the recipe keeps T = 1. A learnable conv bias (model_options=bias=true,
+# a per-channel threshold shift at T = 1) was better at 2 of 5 seeds, validation mean 28.6 vs
+# 28.7 cm ("snn-gap-bias", "snn-gap-bias-seeds34"), so the recipe keeps none.
 _SNN_UNET_BINOCULAR = replace(_SNN_UNET, weight_decay=1e-4, batch_size=1)
 
 # Modalities whose recipe differs from their kind's, chosen on the validation scenes of that
