@@ -245,12 +245,12 @@ def test_onnx_export_carries_the_input_options(world, tmp_path):
     nir_data = read_nir(next(p for n, p in paths.items() if n.endswith(".nir"))).metadata["data"]
     onnx_files = [p for n, p in paths.items() if n.endswith(".onnx")]
     assert len(onnx_files) == 2  # unrolled and step
+    stored = {p: {m.key: json.loads(m.value) for m in onnx.load(str(p)).metadata_props}["depthsnn.data"]
+              for p in onnx_files}
     for p in onnx_files:
-        meta = {m.key: json.loads(m.value) for m in onnx.load(str(p)).metadata_props}
-        assert meta["depthsnn.data"] == {k: (list(v) if isinstance(v, tuple) else v) for k, v in nir_data.items()}
+        assert stored[p] == {k: (list(v) if isinstance(v, tuple) else v) for k, v in nir_data.items()}
     unrolled = next(p for p in onnx_files if ".step." not in p.name)
-    data = DataConfig(**{m.key.removeprefix("depthsnn."): json.loads(m.value)
-                         for m in onnx.load(str(unrolled)).metadata_props}["data"])
+    data = DataConfig(**stored[unrolled])
     assert data.presentation == "cumulative" and data.num_bins == 2
     # Evaluate's per-bin frames (the per-bin reference's), presented as the metadata says.
     frames = np.cumsum(world["ref_frames"], axis=1).astype(np.float32)

@@ -140,10 +140,10 @@ class TrainConfig:
                                   "set rate_penalty > 0 too")
         if mc.kind != "ann" and mc.arch == "unet" and (mc.norm == "batch" or mc.bias) and self.data.num_bins != 1:
             # A bias (or a norm, which folds into one) is at T = 1 a threshold shift, at T > 1 a
-            # current every step that fires neurons without events.
-            what = "norm=batch" if mc.norm == "batch" else "bias"
-            raise ConfigError(f"{what} in a spiking network needs data.num_bins = 1 (its {'folded ' * (what != 'bias')}"
-                              f"bias is then a threshold shift), got {self.data.num_bins}")
+            # current every step that fires neurons without events. (Akida 2.0 layers are ReLUs.)
+            what = "norm=batch in a spiking network needs data.num_bins = 1 (its folded bias" if mc.norm == "batch" \
+                else "bias in a spiking network needs data.num_bins = 1 (its bias"
+            raise ConfigError(f"{what} is then a threshold shift), got {self.data.num_bins}")
 
     def resolved(self) -> TrainConfig:
         """Copy with every optimiser field left at None taken from the recipe of the model's kind,
