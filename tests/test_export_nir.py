@@ -19,6 +19,7 @@ from depthsnn.export.graph import NetGraph, Node, float32_below, from_model
 from depthsnn.export.nir_io import UPSAMPLE_TAG, from_nir, load, read_nir, to_nir, write_nir
 from depthsnn.models import build_model
 from depthsnn.models.fold import fold_norms, has_norms
+from depthsnn.models.weight_norm import is_weight_normed
 
 MODELS = ["snn-tiny", "snn-lif-tiny", "hnn-tiny"]
 
@@ -463,18 +464,53 @@ def test_threshold_spiking_unet_exports_folded_with_exact_spikes(tmp_path, neuro
     assert _spike_agreement(model, folded, x) > 0.999
 
 
+def _randomise_weight_norm(model) -> None:
+    """Trained-looking weight norms: filter lengths g from about 0.5x to 2x their initial ones."""
+    g = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if is_weight_normed(m):
+            g0 = m.parametrizations.weight.original0
+            g0.data.mul_(torch.exp(torch.randn(g0.shape, generator=g) * 0.4))
+
+
+def test_weight_normed_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
+    """norm = "weight": the fold writes g * v / ||v|| back as a plain weight, and over several time
+    steps (no bias) the folded model and its NIR graph fire the same spikes."""
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", norm="weight").eval()
+    _randomise_weight_norm(model)
+    x = (torch.rand(3, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (3, 1, 4, 32, 48)).float()
+    folded = fold_norms(copy.deepcopy(model))
+    assert has_norms(model) and not has_norms(folded)
+    # Independent expectation: the formula on the unfolded parameters, per output channel.
+    conv = model.core.decoders[1].conv
+    gv, vv = conv.parametrizations.weight.original0, conv.parametrizations.weight.original1
+    with torch.no_grad():
+        ref = gv * vv / vv.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    assert torch.allclose(folded.core.decoders[1].conv.weight, ref, atol=1e-6)
+    g = _assert_parity(folded, x, tmp_path / "wn.nir")
+    g2 = from_model(model.core, tuple(x.shape[-2:]))  # exported unfolded: folded on a copy
+    for n in g.of_op("conv"):
+        assert np.array_equal(n.params["weight"], g2.node(n.name).params["weight"])
+        assert n.params["bias"] is None
+    assert has_norms(model)  # the export left the caller's model alone
+    assert _spike_agreement(model, folded, x) > 0.999
+
+
 def test_checkpoint_of_a_normalised_snn_loads_folded(tmp_path):
-    """model_from_checkpoint returns a spiking net's norms (batch or threshold) folded (what export and simulation run);
+    """model_from_checkpoint returns a spiking net's norms (batch, threshold or weight) folded (what export and simulation run);
     an ANN keeps its norms (ONNX export folds its own copy)."""
     from depthsnn.config import to_dict
     from depthsnn.train.checkpoint import model_from_checkpoint, save_checkpoint
     from depthsnn.train.config import TrainConfig
 
-    for i, (preset, norm) in enumerate((("snn-tiny", "batch"), ("snn-tiny", "threshold"), ("ann-tiny", None))):
+    for i, (preset, norm) in enumerate((("snn-tiny", "batch"), ("snn-tiny", "threshold"), ("snn-tiny", "weight"),
+                                        ("ann-tiny", None))):
         cfg = TrainConfig(model=preset, model_options=[f"norm={norm}"] if norm else [])
         model = build_model(preset, **({"norm": norm} if norm else {})).eval()
         _randomise_norms(model)
         _randomise_gains(model)
+        _randomise_weight_norm(model)
         path = save_checkpoint(tmp_path / f"{i}.pt", model=model.state_dict(), config=to_dict(cfg),
                                model_config=to_dict(model.cfg), epoch=1, best_mde=1.0)
         loaded, _, _ = model_from_checkpoint(path)

@@ -401,11 +401,51 @@ def test_spiking_unet_threshold_option_layout_and_checks() -> None:
         build_model("ann-tiny", norm="threshold")
     with pytest.raises(ConfigError, match="norm=threshold is for the U-Net"):
         build_model("snn-portable-tiny", norm="threshold")
-    with pytest.raises(ConfigError, match="norm must be none, batch, threshold"):
+    with pytest.raises(ConfigError, match="norm must be none, batch, threshold, weight"):
         build_model("snn-tiny", norm="layer")
     # No bias after folding, so unlike norm=batch it is exact with several bins.
     cfg = TrainConfig(model_options=["norm=threshold"], data=DataConfig(split="synthetic", num_bins=3))
     assert cfg.model_config().norm == "threshold"
+
+
+def test_spiking_unet_weight_norm_option() -> None:
+    """norm = "weight": every hidden conv's weight is g * v / ||v|| per output channel (Salimans &
+    Kingma 2016), starting at the plain network's drawn weights; the heads stay plain."""
+    from torch.nn.utils import parametrize
+
+    from depthsnn.data.dataset import DataConfig
+    from depthsnn.train.config import TrainConfig
+
+    torch.manual_seed(0)
+    plain = build_model("snn-tiny")
+    torch.manual_seed(0)
+    wn = build_model("snn-tiny", norm="weight")
+    heads = {id(m) for m in wn.core.heads.modules()}
+    convs = [m for m in wn.modules() if isinstance(m, nn.Conv2d)]
+    assert all(parametrize.is_parametrized(m, "weight") == (id(m) not in heads) for m in convs)
+    assert all(m.bias is None for m in convs)
+    plain_convs = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    for i, (a, b) in enumerate(zip(plain_convs, convs, strict=True)):
+        # the reparametrisation starts where the init left the weight
+        assert torch.allclose(a.weight, b.weight, atol=1e-6), i
+    # Analytic properties of the reparametrisation: scaling v leaves the weight unchanged, and the
+    # loss gradient with respect to v is orthogonal to v (Salimans & Kingma, eq. 3).
+    enc = wn.core.encoders[1].conv
+    g, v = enc.parametrizations.weight.original0, enc.parametrizations.weight.original1
+    before = enc.weight.detach().clone()
+    with torch.no_grad():
+        v.mul_(3.0)
+    assert torch.allclose(enc.weight, before, atol=1e-6)
+    out = wn(torch.rand(1, 1, 4, 32, 48) * 2)
+    out.depth.square().mean().backward()
+    assert g.grad is not None and g.grad.abs().sum() > 0
+    dots = (v.grad * v).flatten(1).sum(1) / (v.grad.flatten(1).norm(dim=1) * v.flatten(1).norm(dim=1) + 1e-12)
+    assert dots.abs().max() < 1e-4, dots
+    with pytest.raises(ConfigError, match="norm=weight is for the U-Net"):
+        build_model("snn-portable-tiny", norm="weight")
+    # No bias after folding, so it is exact with several bins.
+    cfg = TrainConfig(model_options=["norm=weight"], data=DataConfig(split="synthetic", num_bins=3))
+    assert cfg.model_config().norm == "weight"
 
 
 @pytest.mark.parametrize("kind", ["if", "lif"])

@@ -124,7 +124,8 @@ def batch_norm(channels: int) -> nn.Module:
 
 def norm_layer(norm: str, channels: int) -> nn.Module | None:
     """What follows a hidden convolution: a batch norm (``batch``), a learnable per-channel
-    threshold (``threshold``, :class:`ThresholdGain`) or nothing (``none``). Both fold into the
+    threshold (``threshold``, :class:`ThresholdGain`) or nothing (``none``, and ``weight``, whose
+    reparametrisation is put on the convolution itself by the U-Net). All fold into the
     convolution (:mod:`depthsnn.models.fold`)."""
     if norm == "batch":
         return batch_norm(channels)

@@ -1,6 +1,7 @@
 """Folding norms into the convolutions before them: the form a trained network is deployed in.
 
-Two norms fold. A ``Conv2d -> BatchNorm2d`` pair is one convolution with scaled weights and a bias
+Three norms fold. A weight-normalised convolution (:mod:`depthsnn.models.weight_norm`) is
+replaced by the plain weight it computes (torch's ``remove_parametrizations``). A ``Conv2d -> BatchNorm2d`` pair is one convolution with scaled weights and a bias
 (``torch.nn.utils.fusion.fuse_conv_bn_eval``, the eval-mode statistics). A ``Conv2d ->
 ThresholdGain`` pair (a learnable per-channel threshold, :mod:`depthsnn.models.threshold_gain`) is
 one convolution whose output channel ``c`` is multiplied by ``exp(log_gain[c])`` (no library fuses
@@ -20,13 +21,15 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import ConfigError
 from .threshold_gain import ThresholdGain
+from .weight_norm import fold_weight_norm, is_weight_normed
 
 _FOLDABLE = (nn.modules.batchnorm._BatchNorm, ThresholdGain)
 
 
 def has_norms(module: nn.Module) -> bool:
-    """True when ``module`` holds any batch norm or threshold gain (something :func:`fold_norms` folds)."""
-    return any(isinstance(m, _FOLDABLE) for m in module.modules())
+    """True when ``module`` holds any batch norm, threshold gain or weight-normalised convolution
+    (something :func:`fold_norms` folds)."""
+    return any(isinstance(m, _FOLDABLE) or is_weight_normed(m) for m in module.modules())
 
 
 def _fold_gain(conv: nn.Conv2d, gain: ThresholdGain) -> nn.Conv2d:
@@ -46,8 +49,10 @@ def fold_norms(module: nn.Module) -> nn.Module:
     the convolution is replaced by the fused one and the norm by ``nn.Identity``, in place, with
     a batch norm's running statistics (call it on an eval-mode model or copy). A norm not
     preceded by a convolution raises :class:`ConfigError`: the exported graph would then carry a
-    training-only layer, or silently lose a learnt threshold.
+    training-only layer, or silently lose a learnt threshold. Weight-normalised convolutions are
+    first replaced by their computed weights.
     """
+    fold_weight_norm(module)
     for parent in module.modules():
         names = list(parent._modules)
         for prev, cur in zip([None, *names], names, strict=False):

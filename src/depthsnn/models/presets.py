@@ -27,7 +27,7 @@ KINDS = ("snn", "hnn", "ann")
 NEURONS = ("if", "lif")
 ARCHS = ("unet", "portable", "akida2")
 HOST_UPSAMPLE = ("bilinear", "nearest")
-NORMS = ("none", "batch", "threshold")
+NORMS = ("none", "batch", "threshold", "weight")
 MODALITIES = ("binocular", "monocular")
 MODALITY_CHANNELS = {"binocular": 4, "monocular": 2}
 
@@ -56,7 +56,11 @@ class ModelConfig:
     by the training configuration). ``threshold`` (spiking U-Nets only): a learnable threshold per
     channel of every hidden spiking layer (:mod:`depthsnn.models.threshold_gain`), trained as a
     positive gain on the channel's input current and folded into the convolution's weights the
-    same way, exact at any T (no bias). ``none``: no normalisation (the spiking presets' default).
+    same way, exact at any T (no bias). ``weight`` (U-Nets): weight normalisation of every hidden
+    convolution (:mod:`depthsnn.models.weight_norm`, Salimans & Kingma 2016), batch norm's
+    scale-invariance of the weights without batch statistics; training only, the loaded and
+    exported network holds the plain weights it computes, exact at any T (no bias).
+    ``none``: no normalisation (the spiking presets' default).
     ``arch``: ``unet`` (the StereoSpike U-Net, :class:`~depthsnn.models.unet.UNetCore`) or
     ``portable`` (:class:`~depthsnn.models.portable.PortableCore`: ``levels`` stride-2 3x3
     conv + neuron layers with channels ``base_channels * 2**i``, then ``chain_convs`` stride-1

@@ -24,6 +24,7 @@ from .blocks import ConvUnit, Head, Integrator, SEWBlock, UpConvUnit, add_membra
 from .portable import PortableCore, host_upsample
 from .portable import padded_size as portable_padded_size
 from .presets import ModelConfig, preset, with_overrides
+from .weight_norm import apply_weight_norm
 
 
 class DepthOutput(NamedTuple):
@@ -71,6 +72,9 @@ class UNetCore(nn.Module):
         self.integrator = Integrator()
         functional.set_step_mode(self, "m")
         self._init_weights()
+        if norm == "weight":  # after the init: the reparametrisation starts at the drawn weights
+            heads = {id(m) for m in self.heads.modules()}
+            apply_weight_norm([m for m in self.modules() if isinstance(m, nn.Conv2d) and id(m) not in heads])
 
     def _init_weights(self) -> None:
         # Hidden convs only; heads keep PyTorch's small default so initial depths stay small.
