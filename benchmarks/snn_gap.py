@@ -271,8 +271,8 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # 10 % firing at each seed; if adopted, the ANN twin is offered it (three seeds, in place of
     # its batch norm) before the 15 % bar is re-read.
     *first_seeds("snn-tiny", (*BATCH1, "model_options=norm=weight"), 5),
-    # Seeds 0-4: validation 28.6 / 29.9 / 28.1 / 29.9 / 30.8 cm (mean 29.5 against 28.7): better at
-    # seeds 0 and 2 only, so it is not adopted (snn-gap-weightnorm).
+    # Seeds 0-4: validation 30.8 / 28.6 / 29.9 / 28.1 / 29.9 cm (mean 29.5 against 28.7): worse at
+    # every seed, so it is not adopted (snn-gap-weightnorm).
     # The epoch budget, measured rather than chosen (run with --epochs 16 --runs runs/gap16 and
     # candidates 0, 31, 1, 106, 107: each twin's recipe as it stands, its decays at the same
     # fractions of the run): every batch-1 SNN run peaked at epochs 10-12 and still swings by
