@@ -1,7 +1,7 @@
 """Folding norms into the convolutions before them: the form a trained network is deployed in.
 
-Three norms fold. A weight-normalised convolution (:mod:`depthsnn.models.weight_norm`) is
-replaced by the plain weight it computes (torch's ``remove_parametrizations``). A ``Conv2d -> BatchNorm2d`` pair is one convolution with scaled weights and a bias
+Three norms fold. A weight-normalised convolution (:mod:`depthsnn.models.weight_norm`) gets the
+plain weight it computes. A ``Conv2d -> BatchNorm2d`` pair is one convolution with scaled weights and a bias
 (``torch.nn.utils.fusion.fuse_conv_bn_eval``, the eval-mode statistics). A ``Conv2d ->
 ThresholdGain`` pair (a learnable per-channel threshold, :mod:`depthsnn.models.threshold_gain`) is
 one convolution whose output channel ``c`` is multiplied by ``exp(log_gain[c])`` (no library fuses

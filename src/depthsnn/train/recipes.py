@@ -69,7 +69,9 @@ _SNN_UNET = Recipe(lr=3e-3, decay_at=(0.75, 0.9), lr_gamma=0.3, rate_penalty=4.0
 # ("snn-gap-cumulative"), so the recipe keeps T = 1. A learnable conv bias (model_options=bias=true,
 # a per-channel threshold shift at T = 1) was better at 2 of 5 seeds, validation mean 28.6 vs
 # 28.7 cm ("snn-gap-bias", "snn-gap-bias-seeds34"), so the recipe keeps none. The penalty 6 was
-# worse on validation at seed 1 and on the mean, 29.4 cm ("snn-gap-penalty6"): 4 stays.
+# worse on validation at seed 1 and on the mean, 29.4 cm ("snn-gap-penalty6"): 4 stays. Weight
+# normalisation (model_options=norm=weight) was worse at each of five seeds, validation mean 29.5 cm
+# ("snn-gap-weightnorm").
 _SNN_UNET_BINOCULAR = replace(_SNN_UNET, weight_decay=1e-4, batch_size=1)
 
 # Modalities whose recipe differs from their kind's, chosen on the validation scenes of that
