@@ -352,15 +352,22 @@ def _spike_agreement(a, b, x) -> float:
     return sum(int((rec_a[k] == rec_b[k]).sum()) for k in rec_a) / sum(rec_a[k].numel() for k in rec_a)
 
 
+def _trained_and_folded(norm: str, randomise, steps: int, **options):
+    """A spiking U-Net with ``norm`` whose norm parameters look trained (``randomise``), its folded
+    copy, and a sparse event-count input of ``steps`` time steps."""
+    torch.manual_seed(0)
+    model = build_model("snn-tiny", norm=norm, **options).eval()
+    randomise(model)
+    x = (torch.rand(steps, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (steps, 1, 4, 32, 48)).float()
+    folded = fold_norms(copy.deepcopy(model))
+    assert has_norms(model) and not has_norms(folded)
+    return model, folded, x
+
+
 def test_batchnorm_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     """norm = "batch" in a spiking U-Net: the fold is the norm's arithmetic, and the folded torch
     model (what model_from_checkpoint returns) and its NIR graph fire the same spikes."""
-    torch.manual_seed(0)
-    model = build_model("snn-tiny", norm="batch").eval()
-    _randomise_norms(model)
-    x = (torch.rand(1, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (1, 1, 4, 32, 48)).float()
-    folded = fold_norms(copy.deepcopy(model))
-    assert has_norms(model) and not has_norms(folded)
+    model, folded, x = _trained_and_folded("batch", _randomise_norms, 1)
     # Independent expectation: the batch-norm formula with the running statistics.
     unit, fused = model.core.encoders[0], folded.core.encoders[0]
     inp = torch.randn(1, 1, 8, 16, 24)
@@ -442,12 +449,7 @@ def _randomise_gains(model) -> None:
 def test_threshold_spiking_unet_exports_folded_with_exact_spikes(tmp_path, neuron_kind):
     """norm = "threshold": the fold scales each output channel by its gain, and over several time
     steps (no bias, so exact at T > 1) the folded model and its NIR graph fire the same spikes."""
-    torch.manual_seed(0)
-    model = build_model("snn-tiny", norm="threshold", neuron=neuron_kind).eval()
-    _randomise_gains(model)
-    x = (torch.rand(3, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (3, 1, 4, 32, 48)).float()
-    folded = fold_norms(copy.deepcopy(model))
-    assert has_norms(model) and not has_norms(folded)
+    model, folded, x = _trained_and_folded("threshold", _randomise_gains, 3, neuron=neuron_kind)
     # Independent expectation: the gain's formula on the unfolded convolution's output.
     unit, fused = model.core.decoders[1], folded.core.decoders[1]
     inp = torch.randn(1, 1, unit.conv.in_channels, 16, 24)
@@ -476,12 +478,7 @@ def _randomise_weight_norm(model) -> None:
 def test_weight_normed_spiking_unet_exports_folded_with_exact_spikes(tmp_path):
     """norm = "weight": the fold writes g * v / ||v|| back as a plain weight, and over several time
     steps (no bias) the folded model and its NIR graph fire the same spikes."""
-    torch.manual_seed(0)
-    model = build_model("snn-tiny", norm="weight").eval()
-    _randomise_weight_norm(model)
-    x = (torch.rand(3, 1, 4, 32, 48) < 0.15).float() * torch.randint(1, 3, (3, 1, 4, 32, 48)).float()
-    folded = fold_norms(copy.deepcopy(model))
-    assert has_norms(model) and not has_norms(folded)
+    model, folded, x = _trained_and_folded("weight", _randomise_weight_norm, 3)
     # Independent expectation: the formula on the unfolded parameters, per output channel.
     conv = model.core.decoders[1].conv
     gv, vv = conv.parametrizations.weight.original0, conv.parametrizations.weight.original1
