@@ -73,18 +73,20 @@ class UNetCore(nn.Module):
         functional.set_step_mode(self, "m")
         self._init_weights()
         if norm == "weight":  # after the init: the reparametrisation starts at the drawn weights
-            heads = {id(m) for m in self.heads.modules()}
-            apply_weight_norm([m for m in self.modules() if isinstance(m, nn.Conv2d) and id(m) not in heads])
+            apply_weight_norm(self._hidden_convs())
+
+    def _hidden_convs(self) -> list[nn.Conv2d]:
+        """Every convolution but the heads' (the ones the init and the norms act on)."""
+        heads = {id(m) for m in self.heads.modules()}
+        return [m for m in self.modules() if isinstance(m, nn.Conv2d) and id(m) not in heads]
 
     def _init_weights(self) -> None:
         # Hidden convs only; heads keep PyTorch's small default so initial depths stay small.
-        heads = {id(m) for m in self.heads.modules()}
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in heads:
-                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
-                nn.init.normal_(m.weight, 0.0, self.cfg.gain / fan_in**0.5)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        for m in self._hidden_convs():
+            fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+            nn.init.normal_(m.weight, 0.0, self.cfg.gain / fan_in**0.5)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         """Channel dropout during training (``cfg.dropout``), one mask per sample and channel
